@@ -1,0 +1,131 @@
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace OmniKernels.Kernels;
+
+/// <summary>A binary pointwise operation as a struct, specialized at compile time.</summary>
+public interface IBinaryOp
+{
+    /// <summary>The result for one pair of elements.</summary>
+    float Apply(float a, float b);
+}
+
+/// <summary>a + b.</summary>
+public readonly struct AddOp : IBinaryOp
+{
+    /// <inheritdoc/>
+    public float Apply(float a, float b) => a + b;
+}
+
+/// <summary>a · b.</summary>
+public readonly struct MulOp : IBinaryOp
+{
+    /// <inheritdoc/>
+    public float Apply(float a, float b) => a * b;
+}
+
+/// <summary>
+/// Pointwise kernels over row-pitched 2D views: activations, add, mul, fill. One work-item per
+/// element, auto-grouped (PoCL vectorizes consecutive work-items into SIMD lanes).
+/// </summary>
+public static class ElementwiseKernel
+{
+    internal struct Args
+    {
+        public ArrayView<float> A;
+        public ArrayView<float> B;
+        public ArrayView<float> Y;
+        public long Cols, PitchA, PitchB, PitchY;
+        public float Value;
+    }
+
+    private static void UnaryKernel<TAct>(Index1D i, Args g) where TAct : struct, IActivation
+    {
+        long r = i / g.Cols, c = i - r * g.Cols;
+        g.Y[r * g.PitchY + c] = default(TAct).Apply(g.A[r * g.PitchA + c]);
+    }
+
+    private static void BinaryKernel<TOp>(Index1D i, Args g) where TOp : struct, IBinaryOp
+    {
+        long r = i / g.Cols, c = i - r * g.Cols;
+        g.Y[r * g.PitchY + c] = default(TOp).Apply(g.A[r * g.PitchA + c], g.B[r * g.PitchB + c]);
+    }
+
+    private static void FillKernel(Index1D i, Args g) => g.Y[i] = g.Value;
+
+    private static class UnaryVariant<TAct> where TAct : struct, IActivation
+    {
+        public static readonly object Key = new();
+        public static readonly Func<Accelerator, Action<AcceleratorStream, Index1D, Args>> Load =
+            acc => acc.LoadAutoGroupedKernel<Index1D, Args>(UnaryKernel<TAct>);
+    }
+
+    private static class BinaryVariant<TOp> where TOp : struct, IBinaryOp
+    {
+        public static readonly object Key = new();
+        public static readonly Func<Accelerator, Action<AcceleratorStream, Index1D, Args>> Load =
+            acc => acc.LoadAutoGroupedKernel<Index1D, Args>(BinaryKernel<TOp>);
+    }
+
+    private static readonly object FillKey = new();
+    private static readonly Func<Accelerator, Action<AcceleratorStream, Index1D, Args>> FillLoad =
+        acc => acc.LoadAutoGroupedKernel<Index1D, Args>(FillKernel);
+
+    /// <summary>y = act(x), same shapes; x and y may be the same view.</summary>
+    public static void Activate(DeviceContext ctx, Activation activation, TensorView x, TensorView y)
+    {
+        switch (activation)
+        {
+            case Activation.None: Activate<NoActivation>(ctx, x, y); break;
+            case Activation.Gelu: Activate<GeluActivation>(ctx, x, y); break;
+            case Activation.GeluTanh: Activate<GeluTanhActivation>(ctx, x, y); break;
+            case Activation.QuickGelu: Activate<QuickGeluActivation>(ctx, x, y); break;
+            case Activation.Silu: Activate<SiluActivation>(ctx, x, y); break;
+            default: throw new ArgumentOutOfRangeException(nameof(activation), activation, "unknown activation");
+        }
+    }
+
+    /// <summary>y = TAct(x) for a struct activation.</summary>
+    public static void Activate<TAct>(DeviceContext ctx, TensorView x, TensorView y) where TAct : struct, IActivation
+    {
+        var (lx, ly) = CheckPair(x, y, "x");
+        var k = ctx.Kernel(UnaryVariant<TAct>.Key, UnaryVariant<TAct>.Load);
+        k(ctx.Stream, Count(lx), new Args { A = x.Elements<float>(), B = x.Elements<float>(), Y = y.Elements<float>(), Cols = lx.Cols, PitchA = lx.Pitch, PitchY = ly.Pitch });
+    }
+
+    /// <summary>y = a + b, same shapes.</summary>
+    public static void Add(DeviceContext ctx, TensorView a, TensorView b, TensorView y) => Binary<AddOp>(ctx, a, b, y);
+
+    /// <summary>y = a · b, same shapes.</summary>
+    public static void Mul(DeviceContext ctx, TensorView a, TensorView b, TensorView y) => Binary<MulOp>(ctx, a, b, y);
+
+    /// <summary>y = TOp(a, b) for a struct operation, same shapes.</summary>
+    public static void Binary<TOp>(DeviceContext ctx, TensorView a, TensorView b, TensorView y) where TOp : struct, IBinaryOp
+    {
+        var (la, ly) = CheckPair(a, y, "a");
+        var (lb, _) = CheckPair(b, y, "b");
+        var k = ctx.Kernel(BinaryVariant<TOp>.Key, BinaryVariant<TOp>.Load);
+        k(ctx.Stream, Count(la), new Args { A = a.Elements<float>(), B = b.Elements<float>(), Y = y.Elements<float>(), Cols = la.Cols, PitchA = la.Pitch, PitchB = lb.Pitch, PitchY = ly.Pitch });
+    }
+
+    /// <summary>Sets every element of the view's storage span, padding included, to <paramref name="value"/> (NaN poisons outputs in tests).</summary>
+    public static void Fill(DeviceContext ctx, TensorView y, float value)
+    {
+        Layout2D.CheckF32(y, "y");
+        var l = Layout2D.Of(y, "y");
+        long n = (l.Rows - 1) * l.Pitch + l.Cols;
+        var k = ctx.Kernel(FillKey, FillLoad);
+        k(ctx.Stream, checked((int)n), new Args { A = y.Elements<float>(), B = y.Elements<float>(), Y = y.Elements<float>(), Value = value });
+    }
+
+    private static (Layout2D In, Layout2D Out) CheckPair(in TensorView x, in TensorView y, string name)
+    {
+        Layout2D.CheckF32(x, name);
+        Layout2D.CheckF32(y, "output");
+        if (x.Shape != y.Shape)
+            throw new ArgumentException($"{name} shape {x.Shape} differs from the output's {y.Shape}");
+        return (Layout2D.Of(x, name), Layout2D.Of(y, "output"));
+    }
+
+    private static Index1D Count(in Layout2D l) => checked((int)(l.Rows * l.Cols));
+}

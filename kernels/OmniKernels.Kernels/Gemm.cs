@@ -1,0 +1,390 @@
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace OmniKernels.Kernels;
+
+/// <summary>Typed parameters of a GEMM launch.</summary>
+/// <param name="Activation">Applied to A·B + bias, before the residual is added.</param>
+public readonly record struct GemmParams(Activation Activation = Activation.None);
+
+/// <summary>
+/// B packed for the GEMM: <see cref="Panels"/> is [batch, ⌈N/16⌉, K, 16] (columns past N are zero),
+/// so a work-item reads 16 consecutive floats per k. A view: it owns nothing.
+/// </summary>
+public readonly record struct PackedMatrixView(TensorView Panels, long K, long N)
+{
+    /// <summary>Number of 16-column panels.</summary>
+    public long PanelCount => Panels.Shape[1];
+
+    /// <summary>Number of packed matrices (1 when shared by every batch of A).</summary>
+    public long Batch => Panels.Shape[0];
+
+    /// <summary>N rounded up to whole panels: the row pitch C, bias and residual must allow.</summary>
+    public long PaddedN => PanelCount * GemmKernel.PanelWidth;
+}
+
+/// <summary>
+/// An owned packed B (a Linear layer's weight packed once at load). Dispose it when done;
+/// <see cref="View"/> is valid until then.
+/// </summary>
+public sealed class PackedMatrix : IDisposable
+{
+    private readonly Tensor _panels;
+
+    private PackedMatrix(Tensor panels, long k, long n)
+    {
+        _panels = panels;
+        View = new PackedMatrixView(panels.View, k, n);
+    }
+
+    /// <summary>The packed panels.</summary>
+    public PackedMatrixView View { get; }
+
+    /// <summary>
+    /// Allocates and packs B: [K, N] or [batch, K, N]; with <paramref name="transposed"/>, [N, K]
+    /// or [batch, N, K] (PyTorch Linear's [out, in] weight).
+    /// </summary>
+    public static PackedMatrix Pack(DeviceContext ctx, TensorView b, bool transposed)
+    {
+        var (batch, k, n) = GemmKernel.LogicalB(b, transposed);
+        var panels = Tensor.Allocate(ctx, DType.F32, GemmKernel.PanelShape(batch, k, n));
+        try
+        {
+            var packed = new PackedMatrix(panels, k, n);
+            GemmKernel.Pack(ctx, b, transposed, packed.View);
+            return packed;
+        }
+        catch
+        {
+            panels.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Returns the panels to the pool.</summary>
+    public void Dispose() => _panels.Dispose();
+}
+
+/// <summary>
+/// fp32 GEMM with a fused epilogue: C = act(A·B + bias) + residual, batched by strides.
+/// CPU-shaped schedule (see docs/kernels/gemm.md): a work-item owns a 6 × 16 register tile, the
+/// k-loop broadcasts six A values against one 16-wide row of a packed B panel, and every store is
+/// unconditional so that LLVM's SLP vectorizer turns the tile into SIMD code. Rows past M are
+/// clamped to M − 1 (recomputed, stored identically); columns past N land in C's row padding.
+/// </summary>
+public static class GemmKernel
+{
+    /// <summary>Columns per packed panel and per register tile.</summary>
+    public const int PanelWidth = 16;
+
+    /// <summary>Rows per register tile.</summary>
+    public const int TileRows = 6;
+
+    private const int GpuGroupSize = 64;
+
+    /// <summary>Shape of the packed panels for a [batch, K, N] B.</summary>
+    public static Shape PanelShape(long batch, long k, long n) => new(batch, (n + PanelWidth - 1) / PanelWidth, k, PanelWidth);
+
+    /// <summary>Batch, K and N of an unpacked B as the GEMM reads it.</summary>
+    public static (long Batch, long K, long N) LogicalB(in TensorView b, bool transposed)
+    {
+        Layout2D.CheckF32(b, "b");
+        if (b.Shape.Rank is not (2 or 3)) throw new ArgumentException($"b {b.Shape} must be 2-D or 3-D");
+        long batch = b.Shape.Rank == 3 ? b.Shape[0] : 1;
+        return transposed ? (batch, b.Shape[-1], b.Shape[-2]) : (batch, b.Shape[-2], b.Shape[-1]);
+    }
+
+    internal struct PackArgs
+    {
+        public ArrayView<float> Src, Dst;
+        public long K, N, Ld, BatchStride, Panels;
+    }
+
+    /// <summary>Where element (k, n) of B sits in its source layout.</summary>
+    internal interface IBLayout
+    {
+        long Index(long k, long n, long ld);
+    }
+
+    internal readonly struct RowMajorB : IBLayout
+    {
+        public long Index(long k, long n, long ld) => k * ld + n;
+    }
+
+    internal readonly struct TransposedB : IBLayout
+    {
+        public long Index(long k, long n, long ld) => n * ld + k;
+    }
+
+    // One work-item copies one 16-wide panel row, so there is no div/mod per element.
+    private static void PackKernel<TLayout>(Index1D i, PackArgs g) where TLayout : struct, IBLayout
+    {
+        long k = i % g.K, rest = i / g.K;
+        long p = rest % g.Panels, b = rest / g.Panels;
+        long dst = ((b * g.Panels + p) * g.K + k) * PanelWidth;
+        long src = b * g.BatchStride;
+        for (long j = 0; j < PanelWidth; j++)
+        {
+            long n = p * PanelWidth + j;
+            g.Dst[dst + j] = n < g.N ? g.Src[src + default(TLayout).Index(k, n, g.Ld)] : 0f;
+        }
+    }
+
+    private static class Packer<TLayout> where TLayout : struct, IBLayout
+    {
+        public static readonly object Key = new();
+        public static readonly Func<Accelerator, Action<AcceleratorStream, Index1D, PackArgs>> Load =
+            acc => acc.LoadAutoGroupedKernel<Index1D, PackArgs>(PackKernel<TLayout>);
+    }
+
+    /// <summary>Packs B into preallocated panels (for activations packed per call); allocates nothing.</summary>
+    public static void Pack(DeviceContext ctx, TensorView b, bool transposed, PackedMatrixView dst)
+    {
+        var (batch, k, n) = LogicalB(b, transposed);
+        var lb = Layout2D.Of(b, "b");
+        if (dst.Panels.Shape != PanelShape(batch, k, n) || dst.K != k || dst.N != n)
+            throw new ArgumentException($"packed panels {dst.Panels.Shape} (K {dst.K}, N {dst.N}) do not fit b {b.Shape}{(transposed ? " transposed" : "")}");
+        Layout2D.CheckF32(dst.Panels, "packed");
+        var args = new PackArgs
+        {
+            Src = b.Elements<float>(), Dst = dst.Panels.Elements<float>(), K = k, N = n, Ld = lb.Pitch,
+            BatchStride = b.Shape.Rank == 3 ? b.Strides[0] : 0, Panels = dst.PanelCount,
+        };
+        var count = checked((int)(batch * dst.PanelCount * k));
+        if (transposed) ctx.Kernel(Packer<TransposedB>.Key, Packer<TransposedB>.Load)(ctx.Stream, count, args);
+        else ctx.Kernel(Packer<RowMajorB>.Key, Packer<RowMajorB>.Load)(ctx.Stream, count, args);
+    }
+
+    /// <summary>An optional 16-wide term of the epilogue (bias or residual), resolved at compile time.</summary>
+    internal interface ITileTerm
+    {
+        void AddTo(ref Vec16 acc, ArrayView<float> source, long offset);
+    }
+
+    internal readonly struct Absent : ITileTerm
+    {
+        public void AddTo(ref Vec16 acc, ArrayView<float> source, long offset) { }
+    }
+
+    internal readonly struct Present : ITileTerm
+    {
+        public void AddTo(ref Vec16 acc, ArrayView<float> source, long offset) => acc.Add(Vec16.Load(source, offset));
+    }
+
+    internal struct Args
+    {
+        public ArrayView<float> A, B, C, Bias, Res;
+        public long M, K, Lda, Ldc, Ldr, BatchA, BatchB, BatchC, BatchR, RowTiles, Panels, Total;
+    }
+
+    // Row tiles vary fastest so that consecutive work-items (one PoCL thread's chunk) reuse one B panel from cache.
+    private static void Kernel<TMul, TAct, TBias, TRes>(Args g)
+        where TMul : struct, IMulAdd where TAct : struct, IActivation where TBias : struct, ITileTerm where TRes : struct, ITileTerm
+    {
+        long t = Grid.GlobalIndex.X;
+        if (t >= g.Total) return;
+        long rt = t % g.RowTiles, rest = t / g.RowTiles;
+        long p = rest % g.Panels, b = rest / g.Panels;
+        long last = g.M - 1, m0 = rt * TileRows;
+        long r0 = m0, r1 = Min(m0 + 1, last), r2 = Min(m0 + 2, last), r3 = Min(m0 + 3, last), r4 = Min(m0 + 4, last), r5 = Min(m0 + 5, last);
+        long ab = b * g.BatchA;
+        long a0 = ab + r0 * g.Lda, a1 = ab + r1 * g.Lda, a2 = ab + r2 * g.Lda, a3 = ab + r3 * g.Lda, a4 = ab + r4 * g.Lda, a5 = ab + r5 * g.Lda;
+        long bo = (g.BatchB == 0 ? 0 : b * g.BatchB) + p * g.K * PanelWidth;
+        Vec16 c0 = default, c1 = default, c2 = default, c3 = default, c4 = default, c5 = default;
+        for (long k = 0; k < g.K; k++)
+        {
+            var bv = Vec16.Load(g.B, bo + k * PanelWidth);
+            c0.Fma<TMul>(g.A[a0 + k], bv);
+            c1.Fma<TMul>(g.A[a1 + k], bv);
+            c2.Fma<TMul>(g.A[a2 + k], bv);
+            c3.Fma<TMul>(g.A[a3 + k], bv);
+            c4.Fma<TMul>(g.A[a4 + k], bv);
+            c5.Fma<TMul>(g.A[a5 + k], bv);
+        }
+        long col = p * PanelWidth;
+        default(TBias).AddTo(ref c0, g.Bias, col);
+        default(TBias).AddTo(ref c1, g.Bias, col);
+        default(TBias).AddTo(ref c2, g.Bias, col);
+        default(TBias).AddTo(ref c3, g.Bias, col);
+        default(TBias).AddTo(ref c4, g.Bias, col);
+        default(TBias).AddTo(ref c5, g.Bias, col);
+        c0.Apply<TAct>(); c1.Apply<TAct>(); c2.Apply<TAct>(); c3.Apply<TAct>(); c4.Apply<TAct>(); c5.Apply<TAct>();
+        // Every residual load precedes every store: clamped duplicate rows may alias an in-place residual.
+        long rb = b * g.BatchR + col;
+        default(TRes).AddTo(ref c0, g.Res, rb + r0 * g.Ldr);
+        default(TRes).AddTo(ref c1, g.Res, rb + r1 * g.Ldr);
+        default(TRes).AddTo(ref c2, g.Res, rb + r2 * g.Ldr);
+        default(TRes).AddTo(ref c3, g.Res, rb + r3 * g.Ldr);
+        default(TRes).AddTo(ref c4, g.Res, rb + r4 * g.Ldr);
+        default(TRes).AddTo(ref c5, g.Res, rb + r5 * g.Ldr);
+        long cb = b * g.BatchC + col;
+        c5.Store(g.C, cb + r5 * g.Ldc);
+        c4.Store(g.C, cb + r4 * g.Ldc);
+        c3.Store(g.C, cb + r3 * g.Ldc);
+        c2.Store(g.C, cb + r2 * g.Ldc);
+        c1.Store(g.C, cb + r1 * g.Ldc);
+        c0.Store(g.C, cb + r0 * g.Ldc);
+    }
+
+    private static long Min(long a, long b) => a < b ? a : b;
+
+    private static class Variant<TMul, TAct, TBias, TRes>
+        where TMul : struct, IMulAdd where TAct : struct, IActivation where TBias : struct, ITileTerm where TRes : struct, ITileTerm
+    {
+        public static readonly object Key = new();
+        public static readonly Func<Accelerator, Action<AcceleratorStream, KernelConfig, Args>> Load =
+            acc => acc.LoadKernel<Args>(Kernel<TMul, TAct, TBias, TRes>);
+    }
+
+    /// <summary>
+    /// C = act(A·B + bias) + residual. A is [M, K] or [batch, M, K] with contiguous rows; B is packed
+    /// (shared by all batches, or one per batch); C and residual are [M, N] or [batch, M, N] with a row
+    /// pitch of at least <see cref="PackedMatrixView.PaddedN"/> (allocate them with rowAlignment 16);
+    /// bias is [N] with storage for PaddedN floats. Residual may be C itself; A must not overlap C.
+    /// Allocates nothing.
+    /// </summary>
+    public static void Launch(DeviceContext ctx, TensorView a, PackedMatrixView b, TensorView c,
+        GemmParams p = default, TensorView? bias = null, TensorView? residual = null)
+    {
+        var args = Validate(a, b, c, bias, residual);
+        bool cl = KernelMath.UsesOpenCLFma(ctx.Accelerator);
+        switch (p.Activation)
+        {
+            case Activation.None: Dispatch<NoActivation>(ctx, cl, args, bias.HasValue, residual.HasValue); break;
+            case Activation.Gelu: Dispatch<GeluActivation>(ctx, cl, args, bias.HasValue, residual.HasValue); break;
+            case Activation.GeluTanh: Dispatch<GeluTanhActivation>(ctx, cl, args, bias.HasValue, residual.HasValue); break;
+            case Activation.QuickGelu: Dispatch<QuickGeluActivation>(ctx, cl, args, bias.HasValue, residual.HasValue); break;
+            case Activation.Silu: Dispatch<SiluActivation>(ctx, cl, args, bias.HasValue, residual.HasValue); break;
+            default: throw new ArgumentOutOfRangeException(nameof(p), p.Activation, "unknown activation");
+        }
+    }
+
+    private static void Dispatch<TAct>(DeviceContext ctx, bool cl, in Args args, bool bias, bool res) where TAct : struct, IActivation
+    {
+        if (cl) Dispatch<OpenCLFma, TAct>(ctx, args, bias, res);
+        else Dispatch<PlainMulAdd, TAct>(ctx, args, bias, res);
+    }
+
+    private static void Dispatch<TMul, TAct>(DeviceContext ctx, in Args args, bool bias, bool res)
+        where TMul : struct, IMulAdd where TAct : struct, IActivation
+    {
+        if (bias && res) Run<TMul, TAct, Present, Present>(ctx, args);
+        else if (bias) Run<TMul, TAct, Present, Absent>(ctx, args);
+        else if (res) Run<TMul, TAct, Absent, Present>(ctx, args);
+        else Run<TMul, TAct, Absent, Absent>(ctx, args);
+    }
+
+    private static void Run<TMul, TAct, TBias, TRes>(DeviceContext ctx, in Args args)
+        where TMul : struct, IMulAdd where TAct : struct, IActivation where TBias : struct, ITileTerm where TRes : struct, ITileTerm
+    {
+        var kernel = ctx.Kernel(Variant<TMul, TAct, TBias, TRes>.Key, Variant<TMul, TAct, TBias, TRes>.Load);
+        // A CPU device runs one tile per work-group (PoCL's SLP path); a GPU groups independent tiles into warps.
+        int group = ctx.IsCpuLike ? 1 : GpuGroupSize;
+        int groups = checked((int)((args.Total + group - 1) / group));
+        kernel(ctx.Stream, new KernelConfig(groups, group), args);
+    }
+
+    private static Args Validate(in TensorView a, in PackedMatrixView b, in TensorView c, TensorView? bias, TensorView? residual)
+    {
+        Layout2D.CheckF32(a, "a");
+        Layout2D.CheckF32(c, "c");
+        if (a.Shape.Rank is not (2 or 3)) throw new ArgumentException($"a {a.Shape} must be [M, K] or [batch, M, K]");
+        if (c.Shape.Rank != a.Shape.Rank) throw new ArgumentException($"c {c.Shape} must have a's rank ({a.Shape})");
+        long batch = a.Shape.Rank == 3 ? a.Shape[0] : 1;
+        long m = a.Shape[-2], k = a.Shape[-1];
+        if (k != b.K) throw new ArgumentException($"a {a.Shape} has K = {k}; packed b has K = {b.K}");
+        if (b.Batch != 1 && b.Batch != batch) throw new ArgumentException($"packed b has batch {b.Batch}; a has batch {batch}");
+        var expected = a.Shape.Rank == 3 ? new Shape(batch, m, b.N) : new Shape(m, b.N);
+        if (c.Shape != expected) throw new ArgumentException($"c {c.Shape} must be {expected}");
+        var la = Layout2D.Of(a, "a");
+        var lc = CheckPadded(c, "c", b.PaddedN);
+        long ldr = 0, batchR = 0;
+        if (residual is { } r)
+        {
+            Layout2D.CheckF32(r, "residual");
+            if (r.Shape != c.Shape) throw new ArgumentException($"residual {r.Shape} must match c {c.Shape}");
+            ldr = CheckPadded(r, "residual", b.PaddedN).Pitch;
+            batchR = r.Shape.Rank == 3 ? r.Strides[0] : 0;
+        }
+        if (bias is { } bv)
+        {
+            Layout2D.CheckF32(bv, "bias");
+            if (bv.Shape.Rank != 1 || bv.Shape[0] != b.N) throw new ArgumentException($"bias {bv.Shape} must be [{b.N}]");
+            if (bv.Strides[0] != 1 || bv.Capacity < b.PaddedN)
+                throw new ArgumentException($"bias needs dense storage for {b.PaddedN} floats (allocate it with rowAlignment {PanelWidth})");
+        }
+        long rowTiles = (m + TileRows - 1) / TileRows;
+        return new Args
+        {
+            A = a.Elements<float>(), B = b.Panels.Elements<float>(), C = c.Elements<float>(),
+            Bias = (bias ?? a).Elements<float>(), Res = (residual ?? c).Elements<float>(),
+            M = m, K = k, Lda = la.Pitch, Ldc = lc.Pitch, Ldr = ldr,
+            BatchA = a.Shape.Rank == 3 ? a.Strides[0] : 0,
+            BatchB = b.Batch == 1 ? 0 : b.Panels.Strides[0],
+            BatchC = c.Shape.Rank == 3 ? c.Strides[0] : 0,
+            BatchR = batchR,
+            RowTiles = rowTiles, Panels = b.PanelCount, Total = checked(rowTiles * b.PanelCount * batch),
+        };
+    }
+
+    private static Layout2D CheckPadded(in TensorView v, string name, long paddedN)
+    {
+        var l = Layout2D.Of(v, name);
+        long batchStride = v.Shape.Rank == 3 ? v.Strides[0] : 0;
+        long batch = v.Shape.Rank == 3 ? v.Shape[0] : 1;
+        long rows = v.Shape[-2];
+        if (l.Pitch < paddedN || (v.Shape.Rank == 3 && batchStride < rows * l.Pitch))
+            throw new ArgumentException($"{name} {v}: row pitch must be at least {paddedN} (allocate it with rowAlignment {PanelWidth})");
+        if ((batch - 1) * batchStride + (rows - 1) * l.Pitch + paddedN > v.Capacity)
+            throw new ArgumentException($"{name} {v}: storage ends before the padded last row");
+        return l;
+    }
+}
+
+/// <summary>Sixteen floats as SSA values: one row of a register tile, which LLVM's SLP vectorizer packs into SIMD registers.</summary>
+internal struct Vec16
+{
+    public float X0, X1, X2, X3, X4, X5, X6, X7, X8, X9, X10, X11, X12, X13, X14, X15;
+
+    public static Vec16 Load(ArrayView<float> v, long o)
+    {
+        Vec16 r;
+        r.X0 = v[o]; r.X1 = v[o + 1]; r.X2 = v[o + 2]; r.X3 = v[o + 3];
+        r.X4 = v[o + 4]; r.X5 = v[o + 5]; r.X6 = v[o + 6]; r.X7 = v[o + 7];
+        r.X8 = v[o + 8]; r.X9 = v[o + 9]; r.X10 = v[o + 10]; r.X11 = v[o + 11];
+        r.X12 = v[o + 12]; r.X13 = v[o + 13]; r.X14 = v[o + 14]; r.X15 = v[o + 15];
+        return r;
+    }
+
+    public readonly void Store(ArrayView<float> v, long o)
+    {
+        v[o] = X0; v[o + 1] = X1; v[o + 2] = X2; v[o + 3] = X3;
+        v[o + 4] = X4; v[o + 5] = X5; v[o + 6] = X6; v[o + 7] = X7;
+        v[o + 8] = X8; v[o + 9] = X9; v[o + 10] = X10; v[o + 11] = X11;
+        v[o + 12] = X12; v[o + 13] = X13; v[o + 14] = X14; v[o + 15] = X15;
+    }
+
+    public void Fma<TMul>(float a, in Vec16 b) where TMul : struct, IMulAdd
+    {
+        var m = default(TMul);
+        X0 = m.Apply(a, b.X0, X0); X1 = m.Apply(a, b.X1, X1); X2 = m.Apply(a, b.X2, X2); X3 = m.Apply(a, b.X3, X3);
+        X4 = m.Apply(a, b.X4, X4); X5 = m.Apply(a, b.X5, X5); X6 = m.Apply(a, b.X6, X6); X7 = m.Apply(a, b.X7, X7);
+        X8 = m.Apply(a, b.X8, X8); X9 = m.Apply(a, b.X9, X9); X10 = m.Apply(a, b.X10, X10); X11 = m.Apply(a, b.X11, X11);
+        X12 = m.Apply(a, b.X12, X12); X13 = m.Apply(a, b.X13, X13); X14 = m.Apply(a, b.X14, X14); X15 = m.Apply(a, b.X15, X15);
+    }
+
+    public void Add(in Vec16 b)
+    {
+        X0 += b.X0; X1 += b.X1; X2 += b.X2; X3 += b.X3; X4 += b.X4; X5 += b.X5; X6 += b.X6; X7 += b.X7;
+        X8 += b.X8; X9 += b.X9; X10 += b.X10; X11 += b.X11; X12 += b.X12; X13 += b.X13; X14 += b.X14; X15 += b.X15;
+    }
+
+    public void Apply<TAct>() where TAct : struct, IActivation
+    {
+        var f = default(TAct);
+        X0 = f.Apply(X0); X1 = f.Apply(X1); X2 = f.Apply(X2); X3 = f.Apply(X3);
+        X4 = f.Apply(X4); X5 = f.Apply(X5); X6 = f.Apply(X6); X7 = f.Apply(X7);
+        X8 = f.Apply(X8); X9 = f.Apply(X9); X10 = f.Apply(X10); X11 = f.Apply(X11);
+        X12 = f.Apply(X12); X13 = f.Apply(X13); X14 = f.Apply(X14); X15 = f.Apply(X15);
+    }
+}

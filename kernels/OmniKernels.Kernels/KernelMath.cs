@@ -1,0 +1,57 @@
+using ILGPU.Frontend;
+using ILGPU.Runtime;
+
+namespace OmniKernels.Kernels;
+
+/// <summary>A fused multiply-add as a struct operation, chosen once per accelerator.</summary>
+public interface IMulAdd
+{
+    /// <summary>a·b + c.</summary>
+    float Apply(float a, float b, float c);
+}
+
+/// <summary>
+/// OpenCL's <c>fma</c>: ILGPU never emits FMA and PoCL keeps its multiply and add apart;
+/// this external maps to OpenCL C's <c>fma</c>, which LLVM turns into <c>vfmadd</c>.
+/// </summary>
+public readonly struct OpenCLFma : IMulAdd
+{
+    /// <inheritdoc/>
+    public float Apply(float a, float b, float c) => KernelMath.Fma(a, b, c);
+}
+
+/// <summary>Multiply then add; ptxas contracts the pair into an FMA on CUDA, the emulator runs it as written.</summary>
+public readonly struct PlainMulAdd : IMulAdd
+{
+    /// <inheritdoc/>
+    public float Apply(float a, float b, float c) => a * b + c;
+}
+
+/// <summary>Scalar device math shared by kernel families.</summary>
+public static class KernelMath
+{
+    /// <summary>Maps to OpenCL C's <c>fma</c> in generated OpenCL code; plain arithmetic elsewhere.</summary>
+    [External("fma")]
+    public static float Fma(float a, float b, float c) => a * b + c;
+
+    /// <summary>
+    /// Complementary error function, fractional error below 1.2e-7 everywhere (the Chebyshev fit of
+    /// Numerical Recipes' erfcc). erfc rather than erf keeps GELU's tiny negative tail accurate.
+    /// </summary>
+    public static float Erfc(float x)
+    {
+        float z = MathF.Abs(x);
+        float t = 1f / (1f + 0.5f * z);
+        float poly = -z * z - 1.26551223f + t * (1.00002368f + t * (0.37409196f + t * (0.09678418f +
+                     t * (-0.18628806f + t * (0.27886807f + t * (-1.13520398f + t * (1.48851587f +
+                     t * (-0.82215223f + t * 0.17087277f))))))));
+        float r = t * MathF.Exp(poly);
+        return x >= 0f ? r : 2f - r;
+    }
+
+    /// <summary>1 / (1 + e^-x), saturating to 0 and 1 without NaN.</summary>
+    public static float Sigmoid(float x) => 1f / (1f + MathF.Exp(-x));
+
+    /// <summary>True where <c>fma</c> may be emitted as an OpenCL external.</summary>
+    public static bool UsesOpenCLFma(Accelerator accelerator) => accelerator.AcceleratorType == AcceleratorType.OpenCL;
+}

@@ -1,0 +1,189 @@
+using System.CommandLine;
+using System.Globalization;
+using OmniKernels.IO;
+using OmniKernels.Ops;
+
+namespace OmniKernels.Cli;
+
+/// <summary>
+/// <c>omni</c>: parses, calls the runtime, prints. Exit codes: 0 success, 1 a check failed,
+/// 2 bad input (nothing written), 3 the device failed.
+/// </summary>
+public static class Program
+{
+    /// <summary>Entry point.</summary>
+    public static int Main(string[] args) => Run(args, Console.Out, Console.Error);
+
+    /// <summary>Runs the CLI with explicit writers (tests call this in-process).</summary>
+    public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
+    {
+        var device = new Option<string?>("--device") { Description = "auto, cuda, opencl, cpu or reference (default: $OMNI_DEVICE, else auto)" };
+
+        var devices = new Command("devices", "List accelerators, mark the one auto picks, and run each one's self-test");
+        devices.SetAction(_ => Devices(stdout));
+
+        var ins = new Option<string[]>("--in") { Description = "NAME=FILE.npy, once per input", Arity = ArgumentArity.OneOrMore, AllowMultipleArgumentsPerToken = false };
+        var outFile = new Option<string>("--out") { Description = "output .npy (float32)", Required = true };
+        var param = new Option<string[]>("--param") { Description = "KEY=VALUE op parameter", Arity = ArgumentArity.ZeroOrMore };
+        var opName = new Argument<string>("NAME") { Description = "op: " + string.Join(", ", OpCatalog.All.Select(o => o.Name)) };
+        var op = new Command("op", "Run one kernel on .npy inputs: omni op NAME --in NAME=FILE.npy ... --out FILE.npy") { opName, ins, outFile, param, device };
+        op.SetAction(r => RunOp(r.GetValue(opName)!, r.GetValue(ins) ?? [], r.GetValue(outFile)!, r.GetValue(param) ?? [], r.GetValue(device), stdout, stderr));
+
+        var ops = new Command("ops", "List ops with their inputs and parameters");
+        ops.SetAction(_ => ListOps(stdout));
+
+        var size = new Option<int>("--size") { Description = "M = N = K of the checked GEMM", DefaultValueFactory = _ => 509 };
+        var check = new Command("selfcheck", "Show the device, check a fused GEMM against the float64 reference and time it") { device, size };
+        check.SetAction(r => RunSelfCheck(r.GetValue(device), r.GetValue(size), stdout, stderr));
+
+        var root = new RootCommand("OmniKernels: ILGPU kernels for omni-modal inference") { devices, op, ops, check };
+        var parsed = root.Parse(args);
+        if (parsed.Errors.Count > 0)
+        {
+            foreach (var e in parsed.Errors) stderr.WriteLine($"omni: {e.Message}");
+            return 2;
+        }
+        return parsed.Invoke(new InvocationConfiguration { Output = stdout, Error = stderr });
+    }
+
+    private static int Devices(TextWriter o)
+    {
+        using var context = DeviceCatalog.CreateContext();
+        var list = DeviceCatalog.List(context);
+        var env = Environment.GetEnvironmentVariable(DeviceKinds.EnvironmentVariable);
+        o.WriteLine($"{"",2}{"kind",-8}{"device",-50}self-test");
+        for (int i = 0; i < list.Count; i++)
+        {
+            var e = list[i];
+            string self;
+            try
+            {
+                using var ctx = DeviceContext.Create(context, e, ownsContext: false);
+                self = $"passed in {ctx.SelfTest.Elapsed.TotalMilliseconds:F0} ms ({ctx.SelfTest.Detail})";
+            }
+            catch (Exception ex)
+            {
+                self = "FAILED: " + ex.Message;
+            }
+            string name = e.Name + (e.IsPocl ? " (PoCL)" : "");
+            o.WriteLine($"{(i == 0 ? "*" : " "),-2}{e.Kind.Name(),-8}{name,-50}{self}");
+        }
+        o.WriteLine("* = picked by auto" + (string.IsNullOrWhiteSpace(env) ? "" : $"; {DeviceKinds.EnvironmentVariable}={env} overrides it"));
+        if (list.Count > 0 && list[0].Kind == DeviceKind.Cpu) o.WriteLine(DeviceCatalog.EmulatorWarning);
+        return 0;
+    }
+
+    private static int ListOps(TextWriter o)
+    {
+        foreach (var op in OpCatalog.All)
+        {
+            o.WriteLine($"{op.Name}: {op.Summary}");
+            foreach (var i in op.Inputs) o.WriteLine($"    --in {i.Name}=FILE.npy{(i.Required ? "" : " (optional)")}  {i.Doc}");
+            foreach (var p in op.ParamNames) o.WriteLine($"    --param {p}");
+        }
+        return 0;
+    }
+
+    private static int RunOp(string name, string[] inputs, string output, string[] parameters, string? deviceName, TextWriter o, TextWriter err)
+    {
+        BoundOp bound;
+        DeviceKind kind;
+        try
+        {
+            var op = OpCatalog.Find(name);
+            kind = DeviceKinds.Resolve(deviceName);
+            var dict = new Dictionary<string, HostTensor>(StringComparer.Ordinal);
+            foreach (var spec in inputs)
+            {
+                int eq = spec.IndexOf('=');
+                if (eq <= 0) throw new OpInputException($"--in '{spec}' must be NAME=FILE.npy");
+                var key = spec[..eq];
+                if (dict.ContainsKey(key)) throw new OpInputException($"--in {key} given twice");
+                dict[key] = ToHost(NpyFile.Read(spec[(eq + 1)..]), key);
+            }
+            if (!Directory.Exists(Path.GetDirectoryName(Path.GetFullPath(output))))
+                throw new OpInputException($"--out {output}: directory does not exist");
+            bound = op.Bind(dict, OpParams.Parse(parameters));
+        }
+        catch (Exception e) when (e is OpInputException or NpyFormatException or ArgumentException)
+        {
+            err.WriteLine($"omni op: {e.Message}");
+            return 2;
+        }
+
+        float[] result;
+        string where;
+        try
+        {
+            if (kind == DeviceKind.Reference)
+            {
+                result = bound.RunReference().Select(v => (float)v).ToArray();
+                where = "reference (float64)";
+            }
+            else
+            {
+                using var ctx = DeviceContext.Create(kind);
+                if (ctx.Kind == DeviceKind.Cpu && kind == DeviceKind.Auto) err.WriteLine(DeviceCatalog.EmulatorWarning);
+                result = bound.RunDevice(ctx);
+                where = ctx.Entry.ToString();
+            }
+        }
+        catch (ArgumentException e)
+        {
+            err.WriteLine($"omni op: {e.Message}");
+            return 2;
+        }
+        catch (Exception e)
+        {
+            err.WriteLine($"omni op: {name} failed on the device: {e.Message}");
+            return 3;
+        }
+        NpyFile.Write(output, new NpyArray(NpyDType.Float32, bound.OutputShape, result));
+        o.WriteLine($"{name} on {where}: wrote {output} ({string.Join("x", bound.OutputShape)}, float32)");
+        return 0;
+    }
+
+    private static HostTensor ToHost(NpyArray a, string name)
+    {
+        var shape = a.Shape.ToArray();
+        if (shape.Length == 0) throw new OpInputException($"input '{name}' is a scalar; ops take arrays");
+        return a.DType switch
+        {
+            NpyDType.Float32 or NpyDType.Float64 => new HostTensor(shape, a.ToFloat32(name)),
+            _ => new HostTensor(shape, a.ToInt32(name)),
+        };
+    }
+
+    private static int RunSelfCheck(string? deviceName, int size, TextWriter o, TextWriter err)
+    {
+        DeviceKind kind;
+        try
+        {
+            kind = DeviceKinds.Resolve(deviceName);
+            if (kind == DeviceKind.Reference) throw new ArgumentException("selfcheck compares a device against the reference; pick a device");
+            if (size < 1) throw new ArgumentException($"--size must be positive, got {size}");
+        }
+        catch (ArgumentException e)
+        {
+            err.WriteLine($"omni selfcheck: {e.Message}");
+            return 2;
+        }
+        try
+        {
+            using var ctx = DeviceContext.Create(kind);
+            if (ctx.Kind == DeviceKind.Cpu) err.WriteLine(DeviceCatalog.EmulatorWarning);
+            var r = SelfCheck.Run(ctx, ctx.Kind == DeviceKind.Cpu ? Math.Min(size, 67) : size);
+            var inv = CultureInfo.InvariantCulture;
+            o.WriteLine($"device     {r.Device}{(r.Device.IsPocl ? " (PoCL)" : "")}");
+            o.WriteLine($"self-test  {(r.SelfTest.Passed ? "passed" : "FAILED")}: {r.SelfTest.Detail}");
+            o.WriteLine(string.Format(inv, "gemm       {0}: relative error {1:E2} (tolerance {2:E0}) {3}", r.Shape, r.RelativeError, r.Tolerance, r.Passed ? "ok" : "FAILED"));
+            o.WriteLine(string.Format(inv, "time       {0:F3} ms median of {1} runs, {2:F1} GFLOP/s", r.MedianMs, r.Runs, r.GFlops));
+            return r.Passed ? 0 : 1;
+        }
+        catch (Exception e)
+        {
+            err.WriteLine($"omni selfcheck: {e.Message}");
+            return 3;
+        }
+    }
+}

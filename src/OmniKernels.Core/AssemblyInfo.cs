@@ -1,0 +1,5 @@
+using System.Runtime.CompilerServices;
+
+// ILGPU's CPU accelerator emits its kernels into a dynamic assembly of this name.
+[assembly: InternalsVisibleTo("ILGPURuntime")]
+[assembly: InternalsVisibleTo("OmniKernels.Tests")]

@@ -1,0 +1,166 @@
+namespace OmniKernels.Reference;
+
+/// <summary>Activations the reference knows, by the same names the kernels use.</summary>
+public enum RefActivation
+{
+    /// <summary>y = x.</summary>
+    None,
+    /// <summary>x·Φ(x).</summary>
+    Gelu,
+    /// <summary>½x(1 + tanh(√(2/π)(x + 0.044715x³))).</summary>
+    GeluTanh,
+    /// <summary>x·σ(1.702x).</summary>
+    QuickGelu,
+    /// <summary>x·σ(x).</summary>
+    Silu,
+}
+
+/// <summary>
+/// Float64 reference implementations: plain loops, accumulating in double, sharing no code with
+/// the kernels. Inputs are dense row-major; the destination comes last.
+/// </summary>
+public static class ReferenceOps
+{
+    /// <summary>
+    /// destination[b, m, n] = act(Σ_k a[b, m, k]·B[b, k, n] + bias[n]) + residual[b, m, n], where B is
+    /// b as [batchB, K, N], or its transpose when <paramref name="transposeB"/> (b as [batchB, N, K]);
+    /// batchB is 1 (shared) or <paramref name="batch"/>.
+    /// </summary>
+    public static void MatMul(ReadOnlySpan<float> a, ReadOnlySpan<float> b, int batch, int m, int k, int n, bool transposeB,
+        ReadOnlySpan<float> bias, RefActivation activation, ReadOnlySpan<float> residual, Span<double> destination)
+    {
+        int batchB = b.Length / (k * n);
+        if (batchB != 1 && batchB != batch) throw new ArgumentException("b must hold 1 or batch matrices");
+        if (a.Length != batch * m * k || destination.Length != batch * m * n) throw new ArgumentException("a or destination size");
+        for (int bi = 0; bi < batch; bi++)
+        {
+            int bOff = batchB == 1 ? 0 : bi * k * n;
+            for (int i = 0; i < m; i++)
+                for (int j = 0; j < n; j++)
+                {
+                    double s = 0;
+                    for (int q = 0; q < k; q++)
+                        s += (double)a[(bi * m + i) * k + q] * b[bOff + (transposeB ? j * k + q : q * n + j)];
+                    if (!bias.IsEmpty) s += bias[j];
+                    s = Activate(activation, s);
+                    int o = (bi * m + i) * n + j;
+                    if (!residual.IsEmpty) s += residual[o];
+                    destination[o] = s;
+                }
+        }
+    }
+
+    /// <summary>destination = act(x), elementwise.</summary>
+    public static void Activation(ReadOnlySpan<float> x, RefActivation activation, Span<double> destination)
+    {
+        for (int i = 0; i < x.Length; i++) destination[i] = Activate(activation, x[i]);
+    }
+
+    /// <summary>destination = a + b, elementwise.</summary>
+    public static void Add(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<double> destination)
+    {
+        for (int i = 0; i < a.Length; i++) destination[i] = (double)a[i] + b[i];
+    }
+
+    /// <summary>destination = a · b, elementwise.</summary>
+    public static void Mul(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<double> destination)
+    {
+        for (int i = 0; i < a.Length; i++) destination[i] = (double)a[i] * b[i];
+    }
+
+    /// <summary>Per row of length <paramref name="cols"/>: (x − mean)/√(var + eps)·γ + β, biased variance.</summary>
+    public static void LayerNorm(ReadOnlySpan<float> x, int cols, ReadOnlySpan<float> gamma, ReadOnlySpan<float> beta, double eps, Span<double> destination)
+    {
+        for (int r = 0; r < x.Length / cols; r++)
+        {
+            var row = x.Slice(r * cols, cols);
+            double mean = 0;
+            foreach (var v in row) mean += v;
+            mean /= cols;
+            double var = 0;
+            foreach (var v in row) var += (v - mean) * (v - mean);
+            var /= cols;
+            double inv = 1.0 / Math.Sqrt(var + eps);
+            for (int c = 0; c < cols; c++) destination[r * cols + c] = (row[c] - mean) * inv * gamma[c] + beta[c];
+        }
+    }
+
+    /// <summary>Per row: x/√(mean(x²) + eps)·γ.</summary>
+    public static void RmsNorm(ReadOnlySpan<float> x, int cols, ReadOnlySpan<float> gamma, double eps, Span<double> destination)
+    {
+        for (int r = 0; r < x.Length / cols; r++)
+        {
+            var row = x.Slice(r * cols, cols);
+            double ms = 0;
+            foreach (var v in row) ms += (double)v * v;
+            double inv = 1.0 / Math.Sqrt(ms / cols + eps);
+            for (int c = 0; c < cols; c++) destination[r * cols + c] = row[c] * inv * gamma[c];
+        }
+    }
+
+    /// <summary>Per row: exp(x − max)/Σ exp(x − max); a row of all −∞ gives zeros.</summary>
+    public static void Softmax(ReadOnlySpan<float> x, int cols, Span<double> destination)
+    {
+        for (int r = 0; r < x.Length / cols; r++)
+        {
+            var row = x.Slice(r * cols, cols);
+            double max = double.NegativeInfinity;
+            foreach (var v in row) max = Math.Max(max, v);
+            var dst = destination.Slice(r * cols, cols);
+            if (double.IsNegativeInfinity(max))
+            {
+                dst.Clear();
+                continue;
+            }
+            double sum = 0;
+            for (int c = 0; c < cols; c++) sum += dst[c] = Math.Exp(row[c] - max);
+            for (int c = 0; c < cols; c++) dst[c] /= sum;
+        }
+    }
+
+    /// <summary>One activation in double.</summary>
+    public static double Activate(RefActivation activation, double x) => activation switch
+    {
+        RefActivation.None => x,
+        RefActivation.Gelu => 0.5 * x * Erfc(-x / Math.Sqrt(2.0)),
+        RefActivation.GeluTanh => 0.5 * x * (1 + Math.Tanh(Math.Sqrt(2.0 / Math.PI) * (x + 0.044715 * x * x * x))),
+        RefActivation.QuickGelu => x / (1 + Math.Exp(-1.702 * x)),
+        RefActivation.Silu => x / (1 + Math.Exp(-x)),
+        _ => throw new ArgumentOutOfRangeException(nameof(activation)),
+    };
+
+    /// <summary>
+    /// erfc in double: the Maclaurin series of erf below 2.5 (about 1e-13 absolute there) and a
+    /// Lentz continued fraction for erfc above, where the series would cancel.
+    /// </summary>
+    public static double Erfc(double x)
+    {
+        if (x < 0) return 2 - Erfc(-x);
+        if (x < 2.5)
+        {
+            double term = x, sum = x, x2 = x * x;
+            for (int n = 1; n < 200 && Math.Abs(term) > 1e-18 * Math.Abs(sum); n++)
+            {
+                term *= -x2 / n;
+                sum += term / (2 * n + 1);
+            }
+            return 1 - 2 / Math.Sqrt(Math.PI) * sum;
+        }
+        // erfc(x) = e^{-x²}/√π · 1/(x + (1/2)/(x + 1/(x + (3/2)/(x + 2/(x + ...)))))
+        const double tiny = 1e-300;
+        double f = x, c = x, d = 0;
+        for (int i = 1; i < 300; i++)
+        {
+            double an = i * 0.5;
+            d = x + an * d;
+            d = Math.Abs(d) < tiny ? tiny : d;
+            c = x + an / c;
+            c = Math.Abs(c) < tiny ? tiny : c;
+            d = 1 / d;
+            double delta = c * d;
+            f *= delta;
+            if (Math.Abs(delta - 1) < 1e-16) break;
+        }
+        return Math.Exp(-x * x) / Math.Sqrt(Math.PI) / f;
+    }
+}
