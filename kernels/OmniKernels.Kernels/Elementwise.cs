@@ -113,7 +113,7 @@ public static class ElementwiseKernel
     {
         Layout2D.CheckF32(y, "y");
         var l = Layout2D.Of(y, "y");
-        long n = (l.Rows - 1) * l.Pitch + l.Cols;
+        long n = Math.Min(l.Rows * l.Pitch, y.Capacity);
         var k = ctx.Kernel(FillKey, FillLoad);
         k(ctx.Stream, checked((int)n), new Args { A = y.Elements<float>(), B = y.Elements<float>(), Y = y.Elements<float>(), Value = value });
     }

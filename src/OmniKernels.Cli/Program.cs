@@ -103,6 +103,8 @@ public static class Program
             }
             if (!Directory.Exists(Path.GetDirectoryName(Path.GetFullPath(output))))
                 throw new OpInputException($"--out {output}: directory does not exist");
+            if (Directory.Exists(output))
+                throw new OpInputException($"--out {output} is a directory");
             bound = op.Bind(dict, OpParams.Parse(parameters));
         }
         catch (Exception e) when (e is OpInputException or NpyFormatException or ArgumentException)
@@ -138,7 +140,15 @@ public static class Program
             err.WriteLine($"omni op: {name} failed on the device: {e.Message}");
             return 3;
         }
-        NpyFile.Write(output, new NpyArray(NpyDType.Float32, bound.OutputShape, result));
+        try
+        {
+            NpyFile.Write(output, new NpyArray(NpyDType.Float32, bound.OutputShape, result));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            err.WriteLine($"omni op: cannot write {output}: {e.Message}");
+            return 2;
+        }
         o.WriteLine($"{name} on {where}: wrote {output} ({string.Join("x", bound.OutputShape)}, float32)");
         return 0;
     }

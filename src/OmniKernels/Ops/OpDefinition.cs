@@ -34,6 +34,9 @@ public abstract class OpDefinition
         foreach (var spec in Inputs)
             if (spec.Required && !inputs.ContainsKey(spec.Name))
                 throw new OpInputException($"op '{Name}' needs input '{spec.Name}': {spec.Doc}");
+        foreach (var (name, t) in inputs)
+            if (t.Shape.Any(d => d <= 0))
+                throw new OpInputException($"{Name}: input '{name}' has shape {t.ShapeText}; every dimension must be positive");
         var bound = BindChecked(inputs, parameters);
         parameters.ThrowIfUnread(Name, ParamNames);
         return bound;

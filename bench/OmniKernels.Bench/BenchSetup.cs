@@ -1,0 +1,36 @@
+using BenchmarkDotNet.Configs;
+using BenchmarkDotNet.Jobs;
+
+namespace OmniKernels.Bench;
+
+/// <summary>Thread counts, paths and the two jobs every benchmark runs under.</summary>
+internal static class BenchSetup
+{
+    /// <summary>Read by both sides: PoCL's thread count (set before PoCL loads) and ONNX Runtime's intra-op threads.</summary>
+    public const string ThreadsVariable = "OMNI_BENCH_THREADS";
+
+    public static int Threads => int.Parse(Environment.GetEnvironmentVariable(ThreadsVariable) ?? "1", System.Globalization.CultureInfo.InvariantCulture);
+
+    /// <summary>One job per thread count; each benchmark process gets both variables before PoCL starts.</summary>
+    public static IConfig Config()
+    {
+        var baseJob = Job.Default.WithWarmupCount(3).WithIterationCount(10).WithLaunchCount(1);
+        Job For(int threads) => baseJob
+            .WithEnvironmentVariables(
+                new EnvironmentVariable(ThreadsVariable, threads.ToString(System.Globalization.CultureInfo.InvariantCulture)),
+                new EnvironmentVariable("POCL_MAX_PTHREAD_COUNT", threads.ToString(System.Globalization.CultureInfo.InvariantCulture)),
+                new EnvironmentVariable(DeviceKinds.EnvironmentVariable, "opencl"))
+            .WithId($"{threads}T");
+        return DefaultConfig.Instance.AddJob(For(1)).AddJob(For(2)).WithOptions(ConfigOptions.JoinSummary);
+    }
+
+    /// <summary>The repository root (holds OmniKernels.sln), found from the running binary.</summary>
+    public static string RepoRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+            if (File.Exists(Path.Combine(dir.FullName, "OmniKernels.sln"))) return dir.FullName;
+        throw new DirectoryNotFoundException("OmniKernels.sln not found above " + AppContext.BaseDirectory);
+    }
+
+    public static string Model(string name) => Path.Combine(RepoRoot(), "bench", "models", name);
+}

@@ -1,0 +1,251 @@
+using System.Diagnostics;
+using System.Globalization;
+using NUnit.Framework;
+using OmniKernels.Cli;
+
+namespace OmniKernels.Tests;
+
+/// <summary>
+/// The <c>omni</c> CLI in-process: results checked by NumPy in float64, bad input rejected with
+/// exit code 2 and one stderr line, and nothing written on failure. Sequential on purpose: each
+/// device run creates its own accelerator.
+/// </summary>
+[TestFixture]
+[NonParallelizable]
+public sealed class CliTests
+{
+    private const string Python = "/usr/bin/python3";
+    private const double GemmTolerance = 1e-5;
+
+    // Bad-input files shared by every bad-input case (written once, never modified).
+    private string _inputs = "";
+    private string _dir = "";
+
+    [OneTimeSetUp]
+    public void WriteBadInputs()
+    {
+        _inputs = Path.Combine(Path.GetTempPath(), "omni-cli-in-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(_inputs);
+        RunPython("""
+            d = sys.argv[1]
+            rng = np.random.default_rng(4242)
+            np.save(d + '/a34.npy', rng.standard_normal((3, 4)).astype(np.float32))
+            np.save(d + '/b42.npy', rng.standard_normal((4, 2)).astype(np.float32))
+            np.save(d + '/b52.npy', rng.standard_normal((5, 2)).astype(np.float32))
+            np.save(d + '/a34_i32.npy', rng.integers(-50, 50, (3, 4)).astype(np.int32))
+            """, _inputs);
+
+        // No .npy magic at all: seeded random bytes whose first byte cannot be 0x93.
+        var garbage = new byte[200];
+        new Random(77).NextBytes(garbage);
+        garbage[0] = (byte)'G';
+        File.WriteAllBytes(Path.Combine(_inputs, "garbage.npy"), garbage);
+
+        // A valid magic and version, then a header that is not a Python dict.
+        var bad = new List<byte> { 0x93, (byte)'N', (byte)'U', (byte)'M', (byte)'P', (byte)'Y', 1, 0 };
+        var header = "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), ?!#garbage".PadRight(117) + "\n";
+        bad.AddRange(BitConverter.GetBytes((ushort)header.Length));
+        bad.AddRange(System.Text.Encoding.ASCII.GetBytes(header));
+        bad.AddRange(new byte[48]);
+        File.WriteAllBytes(Path.Combine(_inputs, "badheader.npy"), bad.ToArray());
+    }
+
+    [OneTimeTearDown]
+    public void DeleteBadInputs()
+    {
+        if (Directory.Exists(_inputs)) Directory.Delete(_inputs, recursive: true);
+    }
+
+    [SetUp]
+    public void SetUp()
+    {
+        _dir = Path.Combine(Path.GetTempPath(), "omni-cli-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(_dir);
+    }
+
+    [TearDown]
+    public void TearDown()
+    {
+        if (Directory.Exists(_dir)) Directory.Delete(_dir, recursive: true);
+    }
+
+    private static (int Code, string Out, string Err) Omni(params string[] args)
+    {
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+        int code = Program.Run(args, stdout, stderr);
+        TestContext.Out.WriteLine($"omni {string.Join(' ', args)} -> {code}\nstdout: {stdout}\nstderr: {stderr}");
+        return (code, stdout.ToString(), stderr.ToString());
+    }
+
+    private static string[] Lines(string text) =>
+        text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+
+    /// <summary>Runs <c>python3 -c code args...</c>; fails (never skips) when Python or NumPy is missing.</summary>
+    private static string RunPython(string code, params string[] args)
+    {
+        if (!File.Exists(Python))
+            Assert.Fail($"{Python} not found; these tests need Python with NumPy: apt-get install python3-numpy");
+        var psi = new ProcessStartInfo(Python)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        psi.ArgumentList.Add("-c");
+        psi.ArgumentList.Add("import sys\nimport numpy as np\n" + code);
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        using var process = Process.Start(psi) ?? throw new InvalidOperationException("could not start python3");
+        var stdoutTask = process.StandardOutput.ReadToEndAsync();
+        string stderr = process.StandardError.ReadToEnd();
+        if (!process.WaitForExit(120_000))
+        {
+            process.Kill(entireProcessTree: true);
+            Assert.Fail("python3 did not finish within 120 s");
+        }
+        string stdout = stdoutTask.Result;
+        if (process.ExitCode != 0)
+        {
+            if (stderr.Contains("No module named 'numpy'"))
+                Assert.Fail($"NumPy is not installed for {Python}: apt-get install python3-numpy");
+            Assert.Fail($"python3 exited with {process.ExitCode}: {stderr}");
+        }
+        return stdout;
+    }
+
+    // ---- results against NumPy's float64 ------------------------------------------------------------------
+
+    public static IEnumerable<TestCaseData> MatMulCases()
+    {
+        yield return new TestCaseData(false, false, null).SetName("matmul_300x517x211_auto");
+        yield return new TestCaseData(true, true, null).SetName("matmul_300x517x211_transpose_b_bias_auto");
+        yield return new TestCaseData(false, false, "reference").SetName("matmul_300x517x211_reference");
+        yield return new TestCaseData(true, true, "reference").SetName("matmul_300x517x211_transpose_b_bias_reference");
+    }
+
+    [TestCaseSource(nameof(MatMulCases))]
+    public void MatMul_MatchesNumpyFloat64(bool transposeB, bool bias, string? device)
+    {
+        string a = Path.Combine(_dir, "a.npy"), b = Path.Combine(_dir, "b.npy"), biasFile = Path.Combine(_dir, "bias.npy");
+        string c = Path.Combine(_dir, "c.npy");
+        RunPython("""
+            d, tb, bias = sys.argv[1], sys.argv[2] == '1', sys.argv[3] == '1'
+            np.save(d + '/a.npy', np.random.default_rng(101).standard_normal((300, 517)).astype(np.float32))
+            np.save(d + '/b.npy', np.random.default_rng(202).standard_normal((211, 517) if tb else (517, 211)).astype(np.float32))
+            if bias:
+                np.save(d + '/bias.npy', np.random.default_rng(303).standard_normal(211).astype(np.float32))
+            """, _dir, transposeB ? "1" : "0", bias ? "1" : "0");
+
+        var args = new List<string> { "op", "matmul", "--in", $"a={a}", "--in", $"b={b}", "--out", c };
+        if (bias) args.AddRange(["--in", $"bias={biasFile}"]);
+        if (transposeB) args.AddRange(["--param", "transpose_b=true"]);
+        if (device is not null) args.AddRange(["--device", device]);
+        var (code, stdout, stderr) = Omni([.. args]);
+        Assert.That(code, Is.EqualTo(0), $"exit code; stderr: {stderr}");
+        Assert.That(stdout, Does.Contain(c));
+        Assert.That(File.Exists(c + ".tmp"), Is.False, "temporary output left behind");
+
+        // NumPy reads the output itself, so the CLI's .npy writer is checked too.
+        var report = RunPython("""
+            d, tb, bias = sys.argv[1], sys.argv[2] == '1', sys.argv[3] == '1'
+            a = np.load(d + '/a.npy').astype(np.float64)
+            b = np.load(d + '/b.npy').astype(np.float64)
+            c = np.load(d + '/c.npy')
+            ref = a @ (b.T if tb else b)
+            if bias:
+                ref = ref + np.load(d + '/bias.npy').astype(np.float64)
+            print('dtype', c.dtype)
+            print('shape', 'x'.join(map(str, c.shape)))
+            print('finite', bool(np.isfinite(c).all()))
+            err = np.linalg.norm(c.astype(np.float64) - ref) / np.linalg.norm(ref) if c.shape == ref.shape else float('inf')
+            print('err', repr(float(err)) if np.isfinite(err) else '1e308')
+            """, _dir, transposeB ? "1" : "0", bias ? "1" : "0");
+        var fields = Lines(report).Select(l => l.Split(' ', 2)).ToDictionary(p => p[0], p => p[1]);
+        Assert.That(fields["dtype"], Is.EqualTo("float32"));
+        Assert.That(fields["shape"], Is.EqualTo("300x211"));
+        Assert.That(fields["finite"], Is.EqualTo("True"), "output has NaN or infinity (an element never written?)");
+        double err = double.Parse(fields["err"], CultureInfo.InvariantCulture);
+        TestContext.Out.WriteLine($"relative error {err:E2}");
+        Assert.That(err, Is.LessThanOrEqualTo(GemmTolerance), "‖c − ref‖/‖ref‖ against NumPy float64");
+    }
+
+    // ---- bad input ----------------------------------------------------------------------------------------
+
+    /// <summary>Argument templates ({in}: the shared input folder, {out}: the output file) and a word stderr must name.</summary>
+    public static IEnumerable<TestCaseData> BadInputCases()
+    {
+        string[] Valid(params string[] extra) =>
+            ["op", "matmul", "--in", "a={in}/a34.npy", "--in", "b={in}/b42.npy", "--out", "{out}", .. extra];
+        var cases = new (string Name, string[] Args, string Mention)[]
+        {
+            ("missing_input_file", ["op", "matmul", "--in", "a={in}/does_not_exist.npy", "--in", "b={in}/b42.npy", "--out", "{out}"], "does_not_exist.npy"),
+            ("unknown_op", ["op", "matmull", "--in", "a={in}/a34.npy", "--in", "b={in}/b42.npy", "--out", "{out}"], "matmull"),
+            ("int32_input", ["op", "matmul", "--in", "a={in}/a34_i32.npy", "--in", "b={in}/b42.npy", "--out", "{out}"], "float32"),
+            ("mismatched_shapes", ["op", "matmul", "--in", "a={in}/a34.npy", "--in", "b={in}/b52.npy", "--out", "{out}"], "(5, 2)"),
+            ("corrupt_npy_garbage_bytes", ["op", "matmul", "--in", "a={in}/garbage.npy", "--in", "b={in}/b42.npy", "--out", "{out}"], "garbage.npy"),
+            ("corrupt_npy_header_dict", ["op", "matmul", "--in", "a={in}/a34.npy", "--in", "b={in}/badheader.npy", "--out", "{out}"], "badheader.npy"),
+            ("unknown_param", Valid("--param", "alpha=2"), "alpha"),
+            ("transpose_b_maybe", Valid("--param", "transpose_b=maybe"), "maybe"),
+            ("unknown_device", Valid("--device", "tpu"), "tpu"),
+        };
+        foreach (var (name, args, mention) in cases)
+            foreach (bool preexisting in new[] { false, true })
+                yield return new TestCaseData(args, mention, preexisting)
+                    .SetName($"bad_input_{name}{(preexisting ? "_keeps_existing_output" : "")}");
+    }
+
+    [TestCaseSource(nameof(BadInputCases))]
+    public void BadInput_ExitsTwo_NamesProblem_WritesNothing(string[] template, string mention, bool preexisting)
+    {
+        string output = Path.Combine(_dir, "c.npy");
+        byte[]? before = null;
+        if (preexisting)
+        {
+            // Arbitrary seeded bytes: a failed run must leave them exactly as they were.
+            before = new byte[333];
+            new Random(template.Length * 31 + mention.Length).NextBytes(before);
+            File.WriteAllBytes(output, before);
+        }
+        var args = template.Select(s => s.Replace("{in}", _inputs).Replace("{out}", output)).ToArray();
+
+        var (code, _, stderr) = Omni(args);
+
+        Assert.That(code, Is.EqualTo(2), "exit code for bad input");
+        var lines = Lines(stderr);
+        Assert.That(lines, Has.Length.EqualTo(1), "stderr must be exactly one line");
+        Assert.That(lines[0], Does.Contain(mention), "stderr must name the problem");
+        Assert.That(File.Exists(output + ".tmp"), Is.False, "temporary output left behind");
+        if (before is null)
+            Assert.That(File.Exists(output), Is.False, "--out must not exist after a failed run");
+        else
+            Assert.That(File.ReadAllBytes(output), Is.EqualTo(before), "a pre-existing --out must be untouched");
+    }
+
+    // ---- devices and selfcheck ----------------------------------------------------------------------------
+
+    [Test]
+    public void Devices_MarksAutoPickAndItsSelfTestPassed()
+    {
+        var (code, stdout, stderr) = Omni("devices");
+        Assert.That(code, Is.EqualTo(0), stderr);
+        // The footer "* = picked by auto" also starts with '*'; the device line carries its self-test.
+        var picked = Lines(stdout).Where(l => l.StartsWith('*') && l.Contains("passed")).ToList();
+        Assert.That(picked, Has.Count.EqualTo(1), "one device line marked '*' whose self-test passed");
+        if (string.Equals(Environment.GetEnvironmentVariable(DeviceKinds.RequireVariable), "opencl", StringComparison.OrdinalIgnoreCase))
+        {
+            Assert.That(picked[0], Does.Contain("opencl"));
+            Assert.That(picked[0], Does.Contain("PoCL"));
+        }
+    }
+
+    [Test]
+    public void SelfCheck_Size67_Passes()
+    {
+        var (code, stdout, stderr) = Omni("selfcheck", "--size", "67");
+        Assert.That(code, Is.EqualTo(0), stderr);
+        var gemm = Lines(stdout).Where(l => l.StartsWith("gemm")).ToList();
+        Assert.That(gemm, Has.Count.EqualTo(1), "one gemm line");
+        Assert.That(gemm[0], Does.Contain("67x67").And.EndsWith("ok"));
+        Assert.That(stdout, Does.Not.Contain("FAILED"));
+    }
+}
