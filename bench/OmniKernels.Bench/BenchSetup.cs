@@ -14,7 +14,7 @@ internal static class BenchSetup
     /// <summary>One job per thread count; each benchmark process gets both variables before PoCL starts.</summary>
     public static IConfig Config()
     {
-        var baseJob = Job.Default.WithWarmupCount(3).WithIterationCount(10).WithLaunchCount(1);
+        var baseJob = Job.Default.WithWarmupCount(3).WithIterationCount(8).WithLaunchCount(1);
         Job For(int threads) => baseJob
             .WithEnvironmentVariables(
                 new EnvironmentVariable(ThreadsVariable, threads.ToString(System.Globalization.CultureInfo.InvariantCulture)),

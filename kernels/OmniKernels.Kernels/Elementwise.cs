@@ -17,6 +17,27 @@ public readonly struct AddOp : IBinaryOp
     public float Apply(float a, float b) => a + b;
 }
 
+/// <summary>a − b.</summary>
+public readonly struct SubOp : IBinaryOp
+{
+    /// <inheritdoc/>
+    public float Apply(float a, float b) => a - b;
+}
+
+/// <summary>max(a, b).</summary>
+public readonly struct MaxOp : IBinaryOp
+{
+    /// <inheritdoc/>
+    public float Apply(float a, float b) => a > b ? a : b;
+}
+
+/// <summary>min(a, b).</summary>
+public readonly struct MinOp : IBinaryOp
+{
+    /// <inheritdoc/>
+    public float Apply(float a, float b) => a < b ? a : b;
+}
+
 /// <summary>a · b.</summary>
 public readonly struct MulOp : IBinaryOp
 {

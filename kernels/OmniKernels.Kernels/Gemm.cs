@@ -168,7 +168,7 @@ public static class GemmKernel
 
     internal readonly struct Present : ITileTerm
     {
-        public void AddTo(ref Vec16 acc, ArrayView<float> source, long offset) => acc.Add(Vec16.Load(source, offset));
+        public void AddTo(ref Vec16 acc, ArrayView<float> source, long offset) => acc.Zip<AddOp>(Vec16.Load(source, offset));
     }
 
     internal struct Args
@@ -338,53 +338,5 @@ public static class GemmKernel
         if ((batch - 1) * batchStride + (rows - 1) * l.Pitch + paddedN > v.Capacity)
             throw new ArgumentException($"{name} {v}: storage ends before the padded last row");
         return l;
-    }
-}
-
-/// <summary>Sixteen floats as SSA values: one row of a register tile, which LLVM's SLP vectorizer packs into SIMD registers.</summary>
-internal struct Vec16
-{
-    public float X0, X1, X2, X3, X4, X5, X6, X7, X8, X9, X10, X11, X12, X13, X14, X15;
-
-    public static Vec16 Load(ArrayView<float> v, long o)
-    {
-        Vec16 r;
-        r.X0 = v[o]; r.X1 = v[o + 1]; r.X2 = v[o + 2]; r.X3 = v[o + 3];
-        r.X4 = v[o + 4]; r.X5 = v[o + 5]; r.X6 = v[o + 6]; r.X7 = v[o + 7];
-        r.X8 = v[o + 8]; r.X9 = v[o + 9]; r.X10 = v[o + 10]; r.X11 = v[o + 11];
-        r.X12 = v[o + 12]; r.X13 = v[o + 13]; r.X14 = v[o + 14]; r.X15 = v[o + 15];
-        return r;
-    }
-
-    public readonly void Store(ArrayView<float> v, long o)
-    {
-        v[o] = X0; v[o + 1] = X1; v[o + 2] = X2; v[o + 3] = X3;
-        v[o + 4] = X4; v[o + 5] = X5; v[o + 6] = X6; v[o + 7] = X7;
-        v[o + 8] = X8; v[o + 9] = X9; v[o + 10] = X10; v[o + 11] = X11;
-        v[o + 12] = X12; v[o + 13] = X13; v[o + 14] = X14; v[o + 15] = X15;
-    }
-
-    public void Fma<TMul>(float a, in Vec16 b) where TMul : struct, IMulAdd
-    {
-        var m = default(TMul);
-        X0 = m.Apply(a, b.X0, X0); X1 = m.Apply(a, b.X1, X1); X2 = m.Apply(a, b.X2, X2); X3 = m.Apply(a, b.X3, X3);
-        X4 = m.Apply(a, b.X4, X4); X5 = m.Apply(a, b.X5, X5); X6 = m.Apply(a, b.X6, X6); X7 = m.Apply(a, b.X7, X7);
-        X8 = m.Apply(a, b.X8, X8); X9 = m.Apply(a, b.X9, X9); X10 = m.Apply(a, b.X10, X10); X11 = m.Apply(a, b.X11, X11);
-        X12 = m.Apply(a, b.X12, X12); X13 = m.Apply(a, b.X13, X13); X14 = m.Apply(a, b.X14, X14); X15 = m.Apply(a, b.X15, X15);
-    }
-
-    public void Add(in Vec16 b)
-    {
-        X0 += b.X0; X1 += b.X1; X2 += b.X2; X3 += b.X3; X4 += b.X4; X5 += b.X5; X6 += b.X6; X7 += b.X7;
-        X8 += b.X8; X9 += b.X9; X10 += b.X10; X11 += b.X11; X12 += b.X12; X13 += b.X13; X14 += b.X14; X15 += b.X15;
-    }
-
-    public void Apply<TAct>() where TAct : struct, IActivation
-    {
-        var f = default(TAct);
-        X0 = f.Apply(X0); X1 = f.Apply(X1); X2 = f.Apply(X2); X3 = f.Apply(X3);
-        X4 = f.Apply(X4); X5 = f.Apply(X5); X6 = f.Apply(X6); X7 = f.Apply(X7);
-        X8 = f.Apply(X8); X9 = f.Apply(X9); X10 = f.Apply(X10); X11 = f.Apply(X11);
-        X12 = f.Apply(X12); X13 = f.Apply(X13); X14 = f.Apply(X14); X15 = f.Apply(X15);
     }
 }

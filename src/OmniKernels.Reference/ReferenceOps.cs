@@ -118,6 +118,45 @@ public static class ReferenceOps
         }
     }
 
+    /// <summary>
+    /// Scaled dot-product attention per (batch, head), in double: O = softmax(Q·Kᵀ·scale + mask)·V,
+    /// with Q, K, V, O dense as [B, H, S, D] or, when <paramref name="bshd"/>, [B, S, H, D]. Key j is
+    /// hidden from query i when j ≥ lengths[b] (if given) or, when causal, j &gt; i. A query with no
+    /// visible key gets zeros.
+    /// </summary>
+    public static void Attention(ReadOnlySpan<float> q, ReadOnlySpan<float> k, ReadOnlySpan<float> v,
+        int batch, int heads, int seqQ, int seqK, int headDim, bool bshd, double scale, bool causal,
+        ReadOnlySpan<int> lengths, Span<double> destination)
+    {
+        int Index(int b, int h, int s, int d, int seq) =>
+            bshd ? ((b * seq + s) * heads + h) * headDim + d : ((b * heads + h) * seq + s) * headDim + d;
+        var scores = new double[seqK];
+        for (int b = 0; b < batch; b++)
+            for (int h = 0; h < heads; h++)
+                for (int i = 0; i < seqQ; i++)
+                {
+                    int visible = lengths.IsEmpty ? seqK : Math.Clamp(lengths[b], 0, seqK);
+                    if (causal) visible = Math.Min(visible, i + 1);
+                    double max = double.NegativeInfinity;
+                    for (int j = 0; j < visible; j++)
+                    {
+                        double dot = 0;
+                        for (int d = 0; d < headDim; d++)
+                            dot += (double)q[Index(b, h, i, d, seqQ)] * k[Index(b, h, j, d, seqK)];
+                        scores[j] = dot * scale;
+                        max = Math.Max(max, scores[j]);
+                    }
+                    double sum = 0;
+                    for (int j = 0; j < visible; j++) sum += scores[j] = Math.Exp(scores[j] - max);
+                    for (int d = 0; d < headDim; d++)
+                    {
+                        double o = 0;
+                        for (int j = 0; j < visible; j++) o += scores[j] * v[Index(b, h, j, d, seqK)];
+                        destination[Index(b, h, i, d, seqQ)] = visible == 0 ? 0 : o / sum;
+                    }
+                }
+    }
+
     /// <summary>One activation in double.</summary>
     public static double Activate(RefActivation activation, double x) => activation switch
     {

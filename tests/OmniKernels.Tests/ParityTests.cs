@@ -34,6 +34,15 @@ public sealed class ParityTests
         return new() { ["x"] = new HostTensor([rows, cols], x) };
     };
 
+    /// <summary>Attention inputs: q [B,H,Sq,D] (or bshd), k and v with Sk, optional int32 lengths.</summary>
+    private static Func<Dictionary<string, HostTensor>> Attn(long b, long h, long sq, long sk, long d, bool bshd = false, int[]? lengths = null) => () =>
+    {
+        long[] Shape(long s) => bshd ? [b, s, h, d] : [b, h, s, d];
+        var inputs = In(("q", Shape(sq)), ("k", Shape(sk)), ("v", Shape(sk)))();
+        if (lengths is not null) inputs["lengths"] = new HostTensor([lengths.Length], lengths);
+        return inputs;
+    };
+
     public static IEnumerable<ParityCase> Cases()
     {
         const double gemm = 1e-5, pointwise = 1e-6, norm = 1e-5;
@@ -57,6 +66,15 @@ public sealed class ParityTests
         yield return new("add_3x37", "add", In(("a", [3, 37]), ("b", [3, 37])), P(), pointwise);
         yield return new("mul_3x37", "mul", In(("a", [3, 37]), ("b", [3, 37])), P(), pointwise);
 
+        const double attn = 1e-5;
+        yield return new("attention_b2_h3_s21_d16", "attention", Attn(2, 3, 21, 21, 16), P(), attn);
+        yield return new("attention_s1", "attention", Attn(1, 2, 1, 1, 8), P(), attn);
+        yield return new("attention_causal_s23_d8", "attention", Attn(1, 2, 23, 23, 8), P("causal=true"), attn);
+        yield return new("attention_cross_sq7_sk29", "attention", Attn(2, 1, 7, 29, 12), P(), attn);
+        yield return new("attention_lengths_5_0_29_fully_masked_batch", "attention", Attn(3, 1, 9, 29, 8, lengths: [5, 0, 29]), P(), attn);
+        yield return new("attention_bshd_causal_lengths_scale", "attention", Attn(2, 2, 19, 19, 8, bshd: true, lengths: [19, 7]), P("layout=bshd", "causal=true", "scale=0.3"), attn);
+        yield return new("attention_d80_s19", "attention", Attn(1, 1, 19, 19, 80), P(), attn);
+
         yield return new("matmul_300x517x211", "matmul", In(("a", [300, 517]), ("b", [517, 211])), P(), gemm, Large: true);
         yield return new("matmul_197x768x1000_linear_bias_gelu_residual", "matmul",
             In(("a", [197, 768]), ("b", [1000, 768]), ("bias", [1000]), ("residual", [197, 1000])), P("transpose_b=true", "activation=gelu"), gemm, Large: true);
@@ -64,6 +82,12 @@ public sealed class ParityTests
         yield return new("matmul_batch4_97x64x130", "matmul", In(("a", [4, 97, 64]), ("b", [4, 64, 130])), P(), gemm, Large: true);
         yield return new("layernorm_197x768", "layernorm", In(("x", [197, 768]), ("gamma", [768]), ("beta", [768])), P(), norm, Large: true);
         yield return new("softmax_96x1500", "softmax", Wide("x", -12f, 12f, 96, 1500), P(), norm, Large: true);
+        yield return new("attention_b2_h3_s197_d64", "attention", Attn(2, 3, 197, 197, 64), P(), attn, Large: true);
+        yield return new("attention_s1500_d64", "attention", Attn(1, 1, 1500, 1500, 64), P(), attn, Large: true);
+        foreach (var d in new long[] { 32, 80, 96, 128 })
+            yield return new($"attention_s77_d{d}", "attention", Attn(1, 2, 77, 77, d), P(), attn, Large: true);
+        yield return new("attention_s333_causal_lengths", "attention", Attn(2, 2, 333, 333, 64, lengths: [333, 150]), P("causal=true"), attn, Large: true);
+        yield return new("attention_cross_sq50_sk1500_bshd", "attention", Attn(1, 4, 50, 1500, 64, bshd: true, lengths: [1111]), P("layout=bshd"), attn, Large: true);
         yield return new("gelu_1000003", "gelu", Wide("x", -9f, 9f, 1000003), P(), pointwise, Large: true);
     }
 

@@ -16,6 +16,7 @@ public static class OpCatalog
         new ActivationOp("silu", "y = x·σ(x)"),
         new BinaryOp(add: true),
         new BinaryOp(add: false),
+        new AttentionOp(),
     ];
 
     /// <summary>The op called <paramref name="name"/>, or an error listing the known ones.</summary>
