@@ -18,7 +18,7 @@ public class GemmBenchmarks : IDisposable
     private PackedMatrix _weights = null!;
     private Tensor _panels = null!;
     private PackedMatrixView _activationPanels;
-    private OnnxMatMulPeer _ortMatMul = null!, _ortLinear = null!;
+    private OnnxPeer _ortMatMul = null!, _ortLinear = null!;
 
     [GlobalSetup]
     public void Setup()
@@ -39,8 +39,9 @@ public class GemmBenchmarks : IDisposable
         _activationPanels = new PackedMatrixView(_panels.View, n, n);
 
         int threads = BenchSetup.Threads;
-        _ortMatMul = new OnnxMatMulPeer(BenchSetup.Model($"matmul_{n}.onnx"), threads, a, b, n);
-        _ortLinear = new OnnxMatMulPeer(BenchSetup.Model($"linear_{n}.onnx"), threads, a, null, n);
+        long[] shape = [n, n];
+        _ortMatMul = new OnnxPeer(BenchSetup.Model($"matmul_{n}.onnx"), threads, [("A", a, shape), ("B", b, shape)], shape);
+        _ortLinear = new OnnxPeer(BenchSetup.Model($"linear_{n}.onnx"), threads, [("A", a, shape)], shape);
 
         // Both sides must compute the same product before either is timed.
         IlgpuActivations();

@@ -21,6 +21,20 @@ public readonly record struct PackedMatrixView(TensorView Panels, long K, long N
 
     /// <summary>N rounded up to whole panels: the row pitch C, bias and residual must allow.</summary>
     public long PaddedN => PanelCount * GemmKernel.PanelWidth;
+
+    /// <summary>
+    /// Output columns [first, first + count) of the packed matrix, without copying (e.g. the Q or
+    /// the K/V part of a fused QKV weight). Both must be multiples of the panel width.
+    /// </summary>
+    public PackedMatrixView Columns(long first, long count)
+    {
+        const int w = GemmKernel.PanelWidth;
+        if (first % w != 0 || count % w != 0 || first < 0 || count <= 0 || first + count > N)
+            throw new ArgumentException($"columns [{first}, {first + count}) of a packed matrix with N = {N} must be whole {w}-column panels");
+        var p = Panels;
+        var view = new TensorView(p.Storage, p.DType, new Shape(p.Shape[0], count / w, K, w), p.Strides, p.Offset + first / w * p.Strides[1]);
+        return new PackedMatrixView(view, K, count);
+    }
 }
 
 /// <summary>

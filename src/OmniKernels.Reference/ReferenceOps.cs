@@ -98,23 +98,25 @@ public static class ReferenceOps
         }
     }
 
-    /// <summary>Per row: exp(x − max)/Σ exp(x − max); a row of all −∞ gives zeros.</summary>
-    public static void Softmax(ReadOnlySpan<float> x, int cols, Span<double> destination)
+    /// <summary>
+    /// Per row: softmax of scale·x over its visible columns, those below lengths[row / (rows / lengths.Length)]
+    /// (all when lengths is empty); hidden columns and rows with nothing visible (or all −∞) give zeros.
+    /// </summary>
+    public static void Softmax(ReadOnlySpan<float> x, int cols, double scale, ReadOnlySpan<int> lengths, Span<double> destination)
     {
-        for (int r = 0; r < x.Length / cols; r++)
+        int rows = x.Length / cols;
+        for (int r = 0; r < rows; r++)
         {
             var row = x.Slice(r * cols, cols);
-            double max = double.NegativeInfinity;
-            foreach (var v in row) max = Math.Max(max, v);
             var dst = destination.Slice(r * cols, cols);
-            if (double.IsNegativeInfinity(max))
-            {
-                dst.Clear();
-                continue;
-            }
+            dst.Clear();
+            int visible = lengths.IsEmpty ? cols : Math.Clamp(lengths[r / (rows / lengths.Length)], 0, cols);
+            double max = double.NegativeInfinity;
+            for (int c = 0; c < visible; c++) max = Math.Max(max, scale * row[c]);
+            if (double.IsNegativeInfinity(max)) continue;
             double sum = 0;
-            for (int c = 0; c < cols; c++) sum += dst[c] = Math.Exp(row[c] - max);
-            for (int c = 0; c < cols; c++) dst[c] /= sum;
+            for (int c = 0; c < visible; c++) sum += dst[c] = Math.Exp(scale * row[c] - max);
+            for (int c = 0; c < visible; c++) dst[c] /= sum;
         }
     }
 

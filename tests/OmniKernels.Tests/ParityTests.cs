@@ -61,6 +61,12 @@ public sealed class ParityTests
         yield return new("rmsnorm_5x33", "rmsnorm", In(("x", [5, 33]), ("gamma", [33])), P(), norm);
         yield return new("softmax_9x77", "softmax", Wide("x", -10f, 10f, 9, 77), P(), norm);
         yield return new("softmax_4x29_masked_rows", "softmax", Masked(4, 29), P(), norm);
+        yield return new("softmax_6x31_scale_lengths", "softmax", () =>
+        {
+            var d = Wide("x", -5f, 5f, 6, 31)();
+            d["lengths"] = new HostTensor([3], new[] { 31, 0, 12 });
+            return d;
+        }, P("scale=0.125"), norm);
         foreach (var act in new[] { "gelu", "gelu_tanh", "quick_gelu", "silu" })
             yield return new($"{act}_1001", act, Wide("x", -9f, 9f, 7, 143), P(), pointwise);
         yield return new("add_3x37", "add", In(("a", [3, 37]), ("b", [3, 37])), P(), pointwise);

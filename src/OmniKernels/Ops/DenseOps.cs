@@ -150,23 +150,38 @@ internal sealed class NormOp(bool layerNorm) : OpDefinition
     }
 }
 
-/// <summary>Row softmax over the last dimension.</summary>
+/// <summary>Row softmax of scale·x over the last dimension, with optional per-batch visible lengths.</summary>
 internal sealed class SoftmaxOp : OpDefinition
 {
     public override string Name => "softmax";
-    public override string Summary => "y = softmax(x) over the last dimension (a row of all -inf gives zeros)";
-    public override IReadOnlyList<OpInputSpec> Inputs { get; } = [new("x", true, "float32 [..., D]")];
-    public override IReadOnlyList<string> ParamNames { get; } = [];
+    public override string Summary => "y = softmax(scale·x) over the last dimension; columns at or past lengths[batch] give 0, as do rows with nothing visible";
+    public override IReadOnlyList<OpInputSpec> Inputs { get; } =
+    [
+        new("x", true, "float32 [..., D]"),
+        new("lengths", false, "int32 [batch]: the rows form batch equal groups; group b sees columns below lengths[b]"),
+    ];
+    public override IReadOnlyList<string> ParamNames { get; } = ["scale=1"];
 
     protected override BoundOp BindChecked(IReadOnlyDictionary<string, HostTensor> inputs, OpParams p)
     {
         var x = inputs["x"];
         RequireRank(x, "x", 1, 2, 3, 4);
         x.Floats("x");
-        return new Bound(x);
+        float scale = p.Float("scale", 1f);
+        int[]? lengths = null;
+        if (inputs.TryGetValue("lengths", out var l))
+        {
+            lengths = l.Ints("lengths");
+            long rows = x.Length / x.Shape[^1];
+            if (l.Rank != 1 || rows % l.Shape[0] != 0)
+                throw new OpInputException($"softmax: lengths {l.ShapeText} must be (batch,) with batch dividing the {rows} rows of x");
+            if (lengths.Any(v => v < 0 || v > x.Shape[^1]))
+                throw new OpInputException($"softmax: every length must be within 0..{x.Shape[^1]}");
+        }
+        return new Bound(x, scale, lengths);
     }
 
-    private sealed class Bound(HostTensor x) : BoundOp
+    private sealed class Bound(HostTensor x, float scale, int[]? lengths) : BoundOp
     {
         public override long[] OutputShape => x.Shape;
         public override double Flops => 5.0 * x.Length;
@@ -174,15 +189,16 @@ internal sealed class SoftmaxOp : OpDefinition
         public override float[] RunDevice(DeviceContext ctx)
         {
             using var tx = DeviceIO.Upload(ctx, x, "x");
+            using var tl = lengths is null ? null : Tensor.FromHost<int>(ctx, lengths, new Shape(lengths.Length));
             using var y = DeviceIO.PoisonedOutput(ctx, x.Shape);
-            SoftmaxKernel.Launch(ctx, tx.View, y.View);
+            SoftmaxKernel.Launch(ctx, tx.View, y.View, new SoftmaxParams(scale), tl?.View);
             return DeviceIO.Download(ctx, y);
         }
 
         public override double[] RunReference()
         {
             var y = new double[x.Length];
-            ReferenceOps.Softmax(x.Floats("x"), (int)x.Shape[^1], y);
+            ReferenceOps.Softmax(x.Floats("x"), (int)x.Shape[^1], scale, lengths ?? default, y);
             return y;
         }
     }
