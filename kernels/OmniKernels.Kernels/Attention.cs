@@ -22,8 +22,9 @@ public readonly record struct AttentionParams(float? Scale = null, bool Causal =
 /// CPU-shaped schedule (docs/kernels/attention.md): a work-item owns 16 query rows of one (batch,
 /// head) as SIMD lanes; it streams keys 18 at a time, scores them as an 18-key × 16-row register
 /// tile (K broadcast from its natural layout, Q transposed and pre-scaled by log2(e)·scale into a
-/// per-work-item scratch), keeps a running max and sum per row (online softmax in base 2), and
-/// rescales its D × 16 accumulator, which lives in the same scratch (L1-resident). Masks: keys at
+/// per-work-item scratch) one 6-key register tile at a time, keeps a running max and sum per row
+/// (online softmax in base 2), and rescales its D × 16 accumulator, which lives in the same scratch
+/// (L1-resident) with the step's probabilities. Masks: keys at
 /// or past a batch's valid length, causal, and the padding of the last key tile all become −1e30;
 /// a row with no visible key is written as zeros.
 /// </summary>
@@ -39,8 +40,8 @@ public static class AttentionKernel
     private const float Log2E = 1.44269504088896341f;
     private const int GpuGroupSize = 64;
 
-    /// <summary>Scratch floats one work-item uses: transposed Q, the accumulator, row max and row sum.</summary>
-    private static long ScratchPerItem(long d) => (2 * d + 2) * QueryBlock;
+    /// <summary>Scratch floats one work-item uses: transposed Q, the accumulator, one key step of probabilities, row max and row sum.</summary>
+    private static long ScratchPerItem(long d) => (2 * d + KeyStep + 2) * QueryBlock;
 
     /// <summary>Floats of scratch a launch needs: O(B·H·S_q·D), never S_q·S_k.</summary>
     public static long ScratchElements(long batch, long heads, long seqQ, long headDim) =>
@@ -54,19 +55,6 @@ public static class AttentionKernel
         public long QB, QH, QS, KB, KH, KS, VB, VH, VS, OB, OH, OS;
         public float Scale2;
         public int Causal, HasLengths;
-    }
-
-    /// <summary>2^x by range reduction and a degree-7 Taylor polynomial on [−½, ½] (relative error ≈ 5e-9), exponent by an integer shift. PoCL compiles OpenCL's exp2 to scalar calls; this vectorizes.</summary>
-    internal readonly struct Exp2 : IActivation
-    {
-        public float Apply(float x)
-        {
-            x = x < -126f ? -126f : x;
-            float n = MathF.Floor(x + 0.5f);
-            float f = (x - n) * 0.69314718055994531f;
-            float p = 1f + f * (1f + f * (0.5f + f * (1f / 6f + f * (1f / 24f + f * (1f / 120f + f * (1f / 720f + f * (1f / 5040f)))))));
-            return p * Interop.IntAsFloat((uint)(((int)n + 127) << 23));
-        }
     }
 
     /// <summary>Offsets of six key (or value) rows, clamped to the last row so that loads stay in bounds.</summary>
@@ -100,8 +88,8 @@ public static class AttentionKernel
 
         public void Mask(float first, in Vec16 limit)
         {
-            S0.MaskFrom(first, limit, Masked); S1.MaskFrom(first + 1, limit, Masked); S2.MaskFrom(first + 2, limit, Masked);
-            S3.MaskFrom(first + 3, limit, Masked); S4.MaskFrom(first + 4, limit, Masked); S5.MaskFrom(first + 5, limit, Masked);
+            S0.MaskFrom(first, limit); S1.MaskFrom(first + 1, limit); S2.MaskFrom(first + 2, limit);
+            S3.MaskFrom(first + 3, limit); S4.MaskFrom(first + 4, limit); S5.MaskFrom(first + 5, limit);
         }
 
         public readonly void MaxInto(ref Vec16 m)
@@ -109,21 +97,10 @@ public static class AttentionKernel
             m.Zip<MaxOp>(S0); m.Zip<MaxOp>(S1); m.Zip<MaxOp>(S2); m.Zip<MaxOp>(S3); m.Zip<MaxOp>(S4); m.Zip<MaxOp>(S5);
         }
 
-        /// <summary>Scores become 2^(s − max) and are added to the row sums.</summary>
-        public void Exponentiate(in Vec16 max, ref Vec16 sum)
+        public readonly void Store(ArrayView<float> scratch, long offset)
         {
-            S0.Zip<SubOp>(max); S0.Apply<Exp2>(); sum.Zip<AddOp>(S0);
-            S1.Zip<SubOp>(max); S1.Apply<Exp2>(); sum.Zip<AddOp>(S1);
-            S2.Zip<SubOp>(max); S2.Apply<Exp2>(); sum.Zip<AddOp>(S2);
-            S3.Zip<SubOp>(max); S3.Apply<Exp2>(); sum.Zip<AddOp>(S3);
-            S4.Zip<SubOp>(max); S4.Apply<Exp2>(); sum.Zip<AddOp>(S4);
-            S5.Zip<SubOp>(max); S5.Apply<Exp2>(); sum.Zip<AddOp>(S5);
-        }
-
-        public readonly void Accumulate<TMul>(ref Vec16 acc, ArrayView<float> v, in Rows6 rows, long d) where TMul : struct, IMulAdd
-        {
-            acc.Fma<TMul>(v[rows.R0 + d], S0); acc.Fma<TMul>(v[rows.R1 + d], S1); acc.Fma<TMul>(v[rows.R2 + d], S2);
-            acc.Fma<TMul>(v[rows.R3 + d], S3); acc.Fma<TMul>(v[rows.R4 + d], S4); acc.Fma<TMul>(v[rows.R5 + d], S5);
+            S0.Store(scratch, offset); S1.Store(scratch, offset + QueryBlock); S2.Store(scratch, offset + 2 * QueryBlock);
+            S3.Store(scratch, offset + 3 * QueryBlock); S4.Store(scratch, offset + 4 * QueryBlock); S5.Store(scratch, offset + 5 * QueryBlock);
         }
     }
 
@@ -136,7 +113,7 @@ public static class AttentionKernel
         long qb = t % g.QBlocks, bh = t / g.QBlocks;
         long h = bh % g.H, b = bh / g.H;
         long q0 = qb * QueryBlock, rows = Min(QueryBlock, g.Sq - q0), d = g.D;
-        long qt = t * ScratchPerItem(d), acc = qt + d * QueryBlock, stats = acc + d * QueryBlock;
+        long qt = t * ScratchPerItem(d), acc = qt + d * QueryBlock, probs = acc + d * QueryBlock, stats = probs + KeyStep * QueryBlock;
         long qBase = b * g.QB + h * g.QH + q0 * g.QS, kBase = b * g.KB + h * g.KH, vBase = b * g.VB + h * g.VH;
 
         Vec16 zero = default;
@@ -169,45 +146,63 @@ public static class AttentionKernel
         long lastKey = g.Sk - 1;
         for (long j = 0; j < end; j += KeyStep)
         {
-            var k0 = Rows6.At(kBase, j, lastKey, g.KS);
-            var k1 = Rows6.At(kBase, j + 6, lastKey, g.KS);
-            var k2 = Rows6.At(kBase, j + 12, lastKey, g.KS);
-            Tile6 s0 = default, s1 = default, s2 = default;
-            for (long c = 0; c < d; c++)
-            {
-                var q = Vec16.Load(g.Scratch, qt + c * QueryBlock);
-                s0.Score<TMul>(g.K, k0, c, q);
-                s1.Score<TMul>(g.K, k1, c, q);
-                s2.Score<TMul>(g.K, k2, c, q);
-            }
-            s0.Mask(j, limit);
-            s1.Mask(j + 6, limit);
-            s2.Mask(j + 12, limit);
-
+            // Scores, one 6-key register tile at a time (12 ymm), stored to the probabilities scratch.
             var newMax = max;
-            s0.MaxInto(ref newMax);
-            s1.MaxInto(ref newMax);
-            s2.MaxInto(ref newMax);
+            for (long sub = 0; sub < KeyStep; sub += 6)
+            {
+                var rows6 = Rows6.At(kBase, j + sub, lastKey, g.KS);
+                Tile6 tile = default;
+                for (long c = 0; c < d; c++)
+                    tile.Score<TMul>(g.K, rows6, c, Vec16.Load(g.Scratch, qt + c * QueryBlock));
+                tile.Mask(j + sub, limit);
+                tile.MaxInto(ref newMax);
+                tile.Store(g.Scratch, probs + sub * QueryBlock);
+            }
             var rescale = max;
             rescale.Zip<SubOp>(newMax);
             rescale.Apply<Exp2>();
             sum.Zip<MulOp>(rescale);
-            s0.Exponentiate(newMax, ref sum);
-            s1.Exponentiate(newMax, ref sum);
-            s2.Exponentiate(newMax, ref sum);
+            for (long u = 0; u < KeyStep; u++)
+            {
+                var pu = Vec16.Load(g.Scratch, probs + u * QueryBlock);
+                pu.Zip<SubOp>(newMax);
+                pu.Apply<Exp2>();
+                sum.Zip<AddOp>(pu);
+                pu.Store(g.Scratch, probs + u * QueryBlock);
+            }
             max = newMax;
 
-            var v0 = Rows6.At(vBase, j, lastKey, g.VS);
-            var v1 = Rows6.At(vBase, j + 6, lastKey, g.VS);
-            var v2 = Rows6.At(vBase, j + 12, lastKey, g.VS);
-            for (long c = 0; c < d; c++)
+            // acc = acc·rescale + P·V, four columns of D at a time: V broadcast from its natural layout,
+            // each probability vector loaded once per four columns.
+            long c4 = 0;
+            for (; c4 + 4 <= d; c4 += 4)
             {
-                var a = Vec16.Load(g.Scratch, acc + c * QueryBlock);
+                var a0 = Vec16.Load(g.Scratch, acc + c4 * QueryBlock);
+                var a1 = Vec16.Load(g.Scratch, acc + (c4 + 1) * QueryBlock);
+                var a2 = Vec16.Load(g.Scratch, acc + (c4 + 2) * QueryBlock);
+                var a3 = Vec16.Load(g.Scratch, acc + (c4 + 3) * QueryBlock);
+                a0.Zip<MulOp>(rescale); a1.Zip<MulOp>(rescale); a2.Zip<MulOp>(rescale); a3.Zip<MulOp>(rescale);
+                for (long u = 0; u < KeyStep; u++)
+                {
+                    var pu = Vec16.Load(g.Scratch, probs + u * QueryBlock);
+                    long vr = vBase + Min(j + u, lastKey) * g.VS + c4;
+                    a0.Fma<TMul>(g.V[vr], pu);
+                    a1.Fma<TMul>(g.V[vr + 1], pu);
+                    a2.Fma<TMul>(g.V[vr + 2], pu);
+                    a3.Fma<TMul>(g.V[vr + 3], pu);
+                }
+                a0.Store(g.Scratch, acc + c4 * QueryBlock);
+                a1.Store(g.Scratch, acc + (c4 + 1) * QueryBlock);
+                a2.Store(g.Scratch, acc + (c4 + 2) * QueryBlock);
+                a3.Store(g.Scratch, acc + (c4 + 3) * QueryBlock);
+            }
+            for (; c4 < d; c4++)
+            {
+                var a = Vec16.Load(g.Scratch, acc + c4 * QueryBlock);
                 a.Zip<MulOp>(rescale);
-                s0.Accumulate<TMul>(ref a, g.V, v0, c);
-                s1.Accumulate<TMul>(ref a, g.V, v1, c);
-                s2.Accumulate<TMul>(ref a, g.V, v2, c);
-                a.Store(g.Scratch, acc + c * QueryBlock);
+                for (long u = 0; u < KeyStep; u++)
+                    a.Fma<TMul>(g.V[vBase + Min(j + u, lastKey) * g.VS + c4], Vec16.Load(g.Scratch, probs + u * QueryBlock));
+                a.Store(g.Scratch, acc + c4 * QueryBlock);
             }
         }
 

@@ -28,14 +28,14 @@ public readonly struct SubOp : IBinaryOp
 public readonly struct MaxOp : IBinaryOp
 {
     /// <inheritdoc/>
-    public float Apply(float a, float b) => a > b ? a : b;
+    public float Apply(float a, float b) => MathF.Max(a, b);
 }
 
 /// <summary>min(a, b).</summary>
 public readonly struct MinOp : IBinaryOp
 {
     /// <inheritdoc/>
-    public float Apply(float a, float b) => a < b ? a : b;
+    public float Apply(float a, float b) => MathF.Min(a, b);
 }
 
 /// <summary>a · b.</summary>

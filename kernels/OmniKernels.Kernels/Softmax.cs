@@ -4,7 +4,7 @@ using ILGPU.Runtime;
 namespace OmniKernels.Kernels;
 
 /// <summary>Typed parameters of a softmax launch.</summary>
-/// <param name="Scale">Multiplies x before the softmax (attention's 1/√D).</param>
+/// <param name="Scale">Multiplies x before the softmax (attention's 1/√D); positive.</param>
 public readonly record struct SoftmaxParams(float Scale = 1f);
 
 /// <summary>
@@ -24,6 +24,8 @@ public static class SoftmaxKernel
         public int HasLengths;
     }
 
+    // Sixteen columns at a time through Vec16 (SLP-vectorized, with the branch-free Exp2), the
+    // remainder one by one; a plain per-column loop ran PoCL's scalar exp once per element.
     private static void Kernel(Index1D row, Args g)
     {
         long xo = row * g.PitchX, yo = row * g.PitchY;
@@ -33,21 +35,48 @@ public static class SoftmaxKernel
             long len = g.Lengths[row / g.RowsPerBatch];
             visible = len < 0 ? 0 : len < visible ? len : visible;
         }
-        float max = float.NegativeInfinity;
-        for (long c = 0; c < visible; c++) max = MathF.Max(max, g.Scale * g.X[xo + c]);
-        // An all −∞ row shifts by 0 instead, so its exponentials are 0 rather than exp(−∞ + ∞) = NaN.
-        float shift = max == float.NegativeInfinity ? 0f : max;
-        float sum = 0f;
-        for (long c = 0; c < visible; c++)
+        long body = visible - visible % 16;
+
+        var max16 = Vec16.Broadcast(float.NegativeInfinity);
+        for (long c = 0; c < body; c += 16) max16.Zip<MaxOp>(Vec16.Load(g.X, xo + c));
+        float max = max16.Reduce<MaxOp>();
+        for (long c = body; c < visible; c++) max = MathF.Max(max, g.X[xo + c]);
+
+        // exp(scale·(x − max)) = 2^(x·scale·log2 e − max·scale·log2 e); scale > 0 keeps the max the max.
+        // An all −∞ row shifts by 0 and is zeroed below instead of producing exp(−∞ + ∞) = NaN.
+        float s2 = g.Scale * Log2E;
+        float shift = max == float.NegativeInfinity ? 0f : max * s2;
+        var shift16 = Vec16.Broadcast(shift);
+        Vec16 sum16 = default;
+        for (long c = 0; c < body; c += 16)
         {
-            float e = MathF.Exp(g.Scale * g.X[xo + c] - shift);
+            var e = Vec16.Load(g.X, xo + c);
+            e.Scale(s2);
+            e.Zip<SubOp>(shift16);
+            e.Apply<Exp2>();
+            e.Store(g.Y, yo + c);
+            sum16.Zip<AddOp>(e);
+        }
+        float sum = sum16.Reduce<AddOp>();
+        for (long c = body; c < visible; c++)
+        {
+            float e = default(Exp2).Apply(g.X[xo + c] * s2 - shift);
             g.Y[yo + c] = e;
             sum += e;
         }
+
         float inv = max == float.NegativeInfinity ? 0f : 1f / sum;
-        for (long c = 0; c < visible; c++) g.Y[yo + c] *= inv;
+        for (long c = 0; c < body; c += 16)
+        {
+            var y = Vec16.Load(g.Y, yo + c);
+            y.Scale(inv);
+            y.Store(g.Y, yo + c);
+        }
+        for (long c = body; c < visible; c++) g.Y[yo + c] *= inv;
         for (long c = visible; c < g.Cols; c++) g.Y[yo + c] = 0f;
     }
+
+    private const float Log2E = 1.44269504088896341f;
 
     private static readonly object Key = new();
     private static readonly Func<Accelerator, Action<AcceleratorStream, Index1D, Args>> Load =
@@ -64,7 +93,7 @@ public static class SoftmaxKernel
         if (x.Shape != y.Shape) throw new ArgumentException($"x {x.Shape} and y {y.Shape} differ in shape");
         var lx = Layout2D.Of(x, "x");
         var ly = Layout2D.Of(y, "y");
-        if (!float.IsFinite(p.Scale)) throw new ArgumentException($"scale must be finite, got {p.Scale}");
+        if (!(p.Scale > 0f) || !float.IsFinite(p.Scale)) throw new ArgumentException($"scale must be positive and finite, got {p.Scale}");
         long rowsPerBatch = lx.Rows;
         if (lengths is { } l)
         {

@@ -61,6 +61,15 @@ internal struct Vec16
         X12 = f.Apply(X12, b.X12); X13 = f.Apply(X13, b.X13); X14 = f.Apply(X14, b.X14); X15 = f.Apply(X15, b.X15);
     }
 
+    /// <summary>((X0 op X1) op X2) … op X15: a horizontal reduction, once per row.</summary>
+    public readonly float Reduce<TOp>() where TOp : struct, IBinaryOp
+    {
+        var f = default(TOp);
+        float a = f.Apply(f.Apply(f.Apply(X0, X1), f.Apply(X2, X3)), f.Apply(f.Apply(X4, X5), f.Apply(X6, X7)));
+        float b = f.Apply(f.Apply(f.Apply(X8, X9), f.Apply(X10, X11)), f.Apply(f.Apply(X12, X13), f.Apply(X14, X15)));
+        return f.Apply(a, b);
+    }
+
     public void Scale(float a)
     {
         X0 *= a; X1 *= a; X2 *= a; X3 *= a; X4 *= a; X5 *= a; X6 *= a; X7 *= a;
@@ -75,13 +84,19 @@ internal struct Vec16
         return r;
     }
 
-    /// <summary>Lane i keeps its value where <paramref name="key"/> &lt; limit.Xi, else becomes <paramref name="masked"/>.</summary>
-    public void MaskFrom(float key, in Vec16 limit, float masked)
+    private const float HugeSlope = 2e30f;
+
+    /// <summary>
+    /// Lane i keeps its value where <paramref name="key"/> &lt; limit.Xi (integers as floats) and
+    /// drops to at most −1e30 elsewhere: min(x, 2e30·(limit − key − ½)) is branch-free, so it vectorizes.
+    /// </summary>
+    public void MaskFrom(float key, in Vec16 limit)
     {
-        X0 = key < limit.X0 ? X0 : masked; X1 = key < limit.X1 ? X1 : masked; X2 = key < limit.X2 ? X2 : masked; X3 = key < limit.X3 ? X3 : masked;
-        X4 = key < limit.X4 ? X4 : masked; X5 = key < limit.X5 ? X5 : masked; X6 = key < limit.X6 ? X6 : masked; X7 = key < limit.X7 ? X7 : masked;
-        X8 = key < limit.X8 ? X8 : masked; X9 = key < limit.X9 ? X9 : masked; X10 = key < limit.X10 ? X10 : masked; X11 = key < limit.X11 ? X11 : masked;
-        X12 = key < limit.X12 ? X12 : masked; X13 = key < limit.X13 ? X13 : masked; X14 = key < limit.X14 ? X14 : masked; X15 = key < limit.X15 ? X15 : masked;
+        key += 0.5f;
+        X0 = MathF.Min(X0, HugeSlope * (limit.X0 - key)); X1 = MathF.Min(X1, HugeSlope * (limit.X1 - key)); X2 = MathF.Min(X2, HugeSlope * (limit.X2 - key)); X3 = MathF.Min(X3, HugeSlope * (limit.X3 - key));
+        X4 = MathF.Min(X4, HugeSlope * (limit.X4 - key)); X5 = MathF.Min(X5, HugeSlope * (limit.X5 - key)); X6 = MathF.Min(X6, HugeSlope * (limit.X6 - key)); X7 = MathF.Min(X7, HugeSlope * (limit.X7 - key));
+        X8 = MathF.Min(X8, HugeSlope * (limit.X8 - key)); X9 = MathF.Min(X9, HugeSlope * (limit.X9 - key)); X10 = MathF.Min(X10, HugeSlope * (limit.X10 - key)); X11 = MathF.Min(X11, HugeSlope * (limit.X11 - key));
+        X12 = MathF.Min(X12, HugeSlope * (limit.X12 - key)); X13 = MathF.Min(X13, HugeSlope * (limit.X13 - key)); X14 = MathF.Min(X14, HugeSlope * (limit.X14 - key)); X15 = MathF.Min(X15, HugeSlope * (limit.X15 - key));
     }
 
     public void Apply<TAct>() where TAct : struct, IActivation

@@ -169,6 +169,56 @@ public sealed class CliTests
         Assert.That(err, Is.LessThanOrEqualTo(GemmTolerance), "‖c − ref‖/‖ref‖ against NumPy float64");
     }
 
+    [TestCase(false, false, "bhsd", TestName = "attention_b2_h3_s197_d64_auto")]
+    [TestCase(true, true, "bhsd", TestName = "attention_lengths_causal_auto")]
+    [TestCase(true, false, "bshd", TestName = "attention_lengths_bshd_auto")]
+    public void Attention_MatchesNumpyFloat64(bool lengths, bool causal, string layout)
+    {
+        string o = Path.Combine(_dir, "o.npy");
+        RunPython("""
+            d, bshd = sys.argv[1], sys.argv[2] == 'bshd'
+            rng = np.random.default_rng(7)
+            shape = (2, 197, 3, 64) if bshd else (2, 3, 197, 64)
+            for name in 'qkv':
+                np.save(d + '/' + name + '.npy', rng.uniform(-1, 1, shape).astype(np.float32))
+            np.save(d + '/lengths.npy', np.array([197, 120], dtype=np.int32))
+            """, _dir, layout);
+        var args = new List<string> { "op", "attention", "--in", $"q={_dir}/q.npy", "--in", $"k={_dir}/k.npy", "--in", $"v={_dir}/v.npy", "--out", o, "--param", $"layout={layout}" };
+        if (lengths) args.AddRange(["--in", $"lengths={_dir}/lengths.npy"]);
+        if (causal) args.AddRange(["--param", "causal=true"]);
+        var (code, _, stderr) = Omni([.. args]);
+        Assert.That(code, Is.EqualTo(0), $"exit code; stderr: {stderr}");
+
+        // An independent float64 attention in NumPy: masked scores set to -inf before the softmax.
+        var report = RunPython("""
+            d, bshd, use_len, causal = sys.argv[1], sys.argv[2] == 'bshd', sys.argv[3] == '1', sys.argv[4] == '1'
+            q, k, v = (np.load(d + '/' + n + '.npy').astype(np.float64) for n in 'qkv')
+            if bshd:
+                q, k, v = (x.transpose(0, 2, 1, 3) for x in (q, k, v))
+            s = q @ k.transpose(0, 1, 3, 2) / np.sqrt(q.shape[-1])
+            keys = np.arange(s.shape[-1])
+            mask = np.zeros(s.shape, dtype=bool)
+            if use_len:
+                lengths = np.load(d + '/lengths.npy')
+                mask |= keys[None, None, None, :] >= lengths[:, None, None, None]
+            if causal:
+                mask |= keys[None, None, None, :] > np.arange(s.shape[-2])[None, None, :, None]
+            s = np.where(mask, -np.inf, s)
+            p = np.exp(s - s.max(-1, keepdims=True))
+            ref = (p / p.sum(-1, keepdims=True)) @ v
+            if bshd:
+                ref = ref.transpose(0, 2, 1, 3)
+            o = np.load(d + '/o.npy')
+            print('finite', bool(np.isfinite(o).all()))
+            print('err', repr(float(np.linalg.norm(o.astype(np.float64) - ref) / np.linalg.norm(ref))))
+            """, _dir, layout, lengths ? "1" : "0", causal ? "1" : "0");
+        var fields = Lines(report).Select(l => l.Split(' ', 2)).ToDictionary(p => p[0], p => p[1]);
+        Assert.That(fields["finite"], Is.EqualTo("True"));
+        double err = double.Parse(fields["err"], CultureInfo.InvariantCulture);
+        TestContext.Out.WriteLine($"relative error {err:E2}");
+        Assert.That(err, Is.LessThanOrEqualTo(1e-5), "‖o − ref‖/‖ref‖ against NumPy float64");
+    }
+
     // ---- bad input ----------------------------------------------------------------------------------------
 
     /// <summary>Argument templates ({in}: the shared input folder, {out}: the output file) and a word stderr must name.</summary>

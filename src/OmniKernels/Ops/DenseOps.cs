@@ -168,6 +168,7 @@ internal sealed class SoftmaxOp : OpDefinition
         RequireRank(x, "x", 1, 2, 3, 4);
         x.Floats("x");
         float scale = p.Float("scale", 1f);
+        if (!(scale > 0)) throw new OpInputException($"softmax: scale must be positive, got {scale}");
         int[]? lengths = null;
         if (inputs.TryGetValue("lengths", out var l))
         {
