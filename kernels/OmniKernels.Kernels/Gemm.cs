@@ -185,15 +185,43 @@ public static class GemmKernel
         public void AddTo(ref Vec16 acc, ArrayView<float> source, long offset) => acc.Zip<AddOp>(Vec16.Load(source, offset));
     }
 
+    /// <summary>Where element (r, k) of A sits, resolved at compile time.</summary>
+    internal interface IAAddress
+    {
+        long Row(ArrayView<int> rows, long r, long lda);
+
+        long Col(ArrayView<int> cols, long k);
+    }
+
+    /// <summary>A stored row-major with pitch lda.</summary>
+    internal readonly struct DenseA : IAAddress
+    {
+        public long Row(ArrayView<int> rows, long r, long lda) => r * lda;
+
+        public long Col(ArrayView<int> cols, long k) => k;
+    }
+
+    /// <summary>
+    /// A read through two offset tables, element (r, k) at rows[r] + cols[k]: the patches of an
+    /// image as GEMM rows without an im2col copy (one extra scalar load per k per tile).
+    /// </summary>
+    internal readonly struct GatheredA : IAAddress
+    {
+        public long Row(ArrayView<int> rows, long r, long lda) => rows[r];
+
+        public long Col(ArrayView<int> cols, long k) => cols[k];
+    }
+
     internal struct Args
     {
         public ArrayView<float> A, B, C, Bias, Res;
+        public ArrayView<int> ARows, ACols;
         public long M, K, Lda, Ldc, Ldr, BatchA, BatchB, BatchC, BatchR, RowTiles, Panels, Total;
     }
 
     // Row tiles vary fastest so that consecutive work-items (one PoCL thread's chunk) reuse one B panel from cache.
-    private static void Kernel<TMul, TAct, TBias, TRes>(Args g)
-        where TMul : struct, IMulAdd where TAct : struct, IActivation where TBias : struct, ITileTerm where TRes : struct, ITileTerm
+    private static void Kernel<TA, TMul, TAct, TBias, TRes>(Args g)
+        where TA : struct, IAAddress where TMul : struct, IMulAdd where TAct : struct, IActivation where TBias : struct, ITileTerm where TRes : struct, ITileTerm
     {
         long t = Grid.GlobalIndex.X;
         if (t >= g.Total) return;
@@ -202,18 +230,21 @@ public static class GemmKernel
         long last = g.M - 1, m0 = rt * TileRows;
         long r0 = m0, r1 = Min(m0 + 1, last), r2 = Min(m0 + 2, last), r3 = Min(m0 + 3, last), r4 = Min(m0 + 4, last), r5 = Min(m0 + 5, last);
         long ab = b * g.BatchA;
-        long a0 = ab + r0 * g.Lda, a1 = ab + r1 * g.Lda, a2 = ab + r2 * g.Lda, a3 = ab + r3 * g.Lda, a4 = ab + r4 * g.Lda, a5 = ab + r5 * g.Lda;
+        var at = default(TA);
+        long a0 = ab + at.Row(g.ARows, r0, g.Lda), a1 = ab + at.Row(g.ARows, r1, g.Lda), a2 = ab + at.Row(g.ARows, r2, g.Lda);
+        long a3 = ab + at.Row(g.ARows, r3, g.Lda), a4 = ab + at.Row(g.ARows, r4, g.Lda), a5 = ab + at.Row(g.ARows, r5, g.Lda);
         long bo = (g.BatchB == 0 ? 0 : b * g.BatchB) + p * g.K * PanelWidth;
         Vec16 c0 = default, c1 = default, c2 = default, c3 = default, c4 = default, c5 = default;
         for (long k = 0; k < g.K; k++)
         {
             var bv = Vec16.Load(g.B, bo + k * PanelWidth);
-            c0.Fma<TMul>(g.A[a0 + k], bv);
-            c1.Fma<TMul>(g.A[a1 + k], bv);
-            c2.Fma<TMul>(g.A[a2 + k], bv);
-            c3.Fma<TMul>(g.A[a3 + k], bv);
-            c4.Fma<TMul>(g.A[a4 + k], bv);
-            c5.Fma<TMul>(g.A[a5 + k], bv);
+            long ka = at.Col(g.ACols, k);
+            c0.Fma<TMul>(g.A[a0 + ka], bv);
+            c1.Fma<TMul>(g.A[a1 + ka], bv);
+            c2.Fma<TMul>(g.A[a2 + ka], bv);
+            c3.Fma<TMul>(g.A[a3 + ka], bv);
+            c4.Fma<TMul>(g.A[a4 + ka], bv);
+            c5.Fma<TMul>(g.A[a5 + ka], bv);
         }
         long col = p * PanelWidth;
         default(TBias).AddTo(ref c0, g.Bias, col);
@@ -242,12 +273,12 @@ public static class GemmKernel
 
     private static long Min(long a, long b) => a < b ? a : b;
 
-    private static class Variant<TMul, TAct, TBias, TRes>
-        where TMul : struct, IMulAdd where TAct : struct, IActivation where TBias : struct, ITileTerm where TRes : struct, ITileTerm
+    private static class Variant<TA, TMul, TAct, TBias, TRes>
+        where TA : struct, IAAddress where TMul : struct, IMulAdd where TAct : struct, IActivation where TBias : struct, ITileTerm where TRes : struct, ITileTerm
     {
         public static readonly object Key = new();
         public static readonly Func<Accelerator, Action<AcceleratorStream, KernelConfig, Args>> Load =
-            acc => acc.LoadKernel<Args>(Kernel<TMul, TAct, TBias, TRes>);
+            acc => acc.LoadKernel<Args>(Kernel<TA, TMul, TAct, TBias, TRes>);
     }
 
     /// <summary>
@@ -261,37 +292,44 @@ public static class GemmKernel
         GemmParams p = default, TensorView? bias = null, TensorView? residual = null)
     {
         var args = Validate(a, b, c, bias, residual);
+        Launch<DenseA>(ctx, args, p.Activation, bias.HasValue, residual.HasValue);
+    }
+
+    /// <summary>Launches prepared arguments; other kernel families (patch embedding) build gathered ones.</summary>
+    internal static void Launch<TA>(DeviceContext ctx, in Args args, Activation activation, bool bias, bool residual) where TA : struct, IAAddress
+    {
         bool cl = KernelMath.UsesOpenCLFma(ctx.Accelerator);
-        switch (p.Activation)
+        switch (activation)
         {
-            case Activation.None: Dispatch<NoActivation>(ctx, cl, args, bias.HasValue, residual.HasValue); break;
-            case Activation.Gelu: Dispatch<GeluActivation>(ctx, cl, args, bias.HasValue, residual.HasValue); break;
-            case Activation.GeluTanh: Dispatch<GeluTanhActivation>(ctx, cl, args, bias.HasValue, residual.HasValue); break;
-            case Activation.QuickGelu: Dispatch<QuickGeluActivation>(ctx, cl, args, bias.HasValue, residual.HasValue); break;
-            case Activation.Silu: Dispatch<SiluActivation>(ctx, cl, args, bias.HasValue, residual.HasValue); break;
-            default: throw new ArgumentOutOfRangeException(nameof(p), p.Activation, "unknown activation");
+            case Activation.None: Dispatch<TA, NoActivation>(ctx, cl, args, bias, residual); break;
+            case Activation.Gelu: Dispatch<TA, GeluActivation>(ctx, cl, args, bias, residual); break;
+            case Activation.GeluTanh: Dispatch<TA, GeluTanhActivation>(ctx, cl, args, bias, residual); break;
+            case Activation.QuickGelu: Dispatch<TA, QuickGeluActivation>(ctx, cl, args, bias, residual); break;
+            case Activation.Silu: Dispatch<TA, SiluActivation>(ctx, cl, args, bias, residual); break;
+            default: throw new ArgumentOutOfRangeException(nameof(activation), activation, "unknown activation");
         }
     }
 
-    private static void Dispatch<TAct>(DeviceContext ctx, bool cl, in Args args, bool bias, bool res) where TAct : struct, IActivation
+    private static void Dispatch<TA, TAct>(DeviceContext ctx, bool cl, in Args args, bool bias, bool res)
+        where TA : struct, IAAddress where TAct : struct, IActivation
     {
-        if (cl) Dispatch<OpenCLFma, TAct>(ctx, args, bias, res);
-        else Dispatch<PlainMulAdd, TAct>(ctx, args, bias, res);
+        if (cl) Dispatch<TA, OpenCLFma, TAct>(ctx, args, bias, res);
+        else Dispatch<TA, PlainMulAdd, TAct>(ctx, args, bias, res);
     }
 
-    private static void Dispatch<TMul, TAct>(DeviceContext ctx, in Args args, bool bias, bool res)
-        where TMul : struct, IMulAdd where TAct : struct, IActivation
+    private static void Dispatch<TA, TMul, TAct>(DeviceContext ctx, in Args args, bool bias, bool res)
+        where TA : struct, IAAddress where TMul : struct, IMulAdd where TAct : struct, IActivation
     {
-        if (bias && res) Run<TMul, TAct, Present, Present>(ctx, args);
-        else if (bias) Run<TMul, TAct, Present, Absent>(ctx, args);
-        else if (res) Run<TMul, TAct, Absent, Present>(ctx, args);
-        else Run<TMul, TAct, Absent, Absent>(ctx, args);
+        if (bias && res) Run<TA, TMul, TAct, Present, Present>(ctx, args);
+        else if (bias) Run<TA, TMul, TAct, Present, Absent>(ctx, args);
+        else if (res) Run<TA, TMul, TAct, Absent, Present>(ctx, args);
+        else Run<TA, TMul, TAct, Absent, Absent>(ctx, args);
     }
 
-    private static void Run<TMul, TAct, TBias, TRes>(DeviceContext ctx, in Args args)
-        where TMul : struct, IMulAdd where TAct : struct, IActivation where TBias : struct, ITileTerm where TRes : struct, ITileTerm
+    private static void Run<TA, TMul, TAct, TBias, TRes>(DeviceContext ctx, in Args args)
+        where TA : struct, IAAddress where TMul : struct, IMulAdd where TAct : struct, IActivation where TBias : struct, ITileTerm where TRes : struct, ITileTerm
     {
-        var kernel = ctx.Kernel(Variant<TMul, TAct, TBias, TRes>.Key, Variant<TMul, TAct, TBias, TRes>.Load);
+        var kernel = ctx.Kernel(Variant<TA, TMul, TAct, TBias, TRes>.Key, Variant<TA, TMul, TAct, TBias, TRes>.Load);
         // A CPU device runs one tile per work-group (PoCL's SLP path); a GPU groups independent tiles into warps.
         int group = ctx.IsCpuLike ? 1 : GpuGroupSize;
         int groups = checked((int)((args.Total + group - 1) / group));

@@ -159,6 +159,37 @@ public static class ReferenceOps
                 }
     }
 
+    /// <summary>
+    /// Conv2d with kernel = stride = P over dense [B, C, H, W] images, weight [D, C, P, P], then HF
+    /// CLIP's embeddings: destination [B, T, D] with T = N + 1 when <paramref name="cls"/> is given
+    /// (row 0 = cls, rows 1.. = patches in row-major patch order), else T = N; bias [D] and pos [T, D]
+    /// are added where given. Patches past ⌊H/P⌋ × ⌊W/P⌋ are dropped, as Conv2d does.
+    /// </summary>
+    public static void PatchEmbed(ReadOnlySpan<float> image, int batch, int channels, int height, int width, int patch,
+        ReadOnlySpan<float> weight, int dim, ReadOnlySpan<float> bias, ReadOnlySpan<float> cls, ReadOnlySpan<float> pos, Span<double> destination)
+    {
+        int gh = height / patch, gw = width / patch, n = gh * gw, t0 = cls.IsEmpty ? 0 : 1, tokens = n + t0;
+        for (int b = 0; b < batch; b++)
+        {
+            if (t0 == 1)
+                for (int d = 0; d < dim; d++)
+                    destination[b * tokens * dim + d] = (double)cls[d] + (pos.IsEmpty ? 0 : pos[d]);
+            for (int i = 0; i < n; i++)
+                for (int d = 0; d < dim; d++)
+                {
+                    double sum = bias.IsEmpty ? 0 : bias[d];
+                    for (int c = 0; c < channels; c++)
+                        for (int py = 0; py < patch; py++)
+                            for (int px = 0; px < patch; px++)
+                                sum += (double)image[((b * channels + c) * height + i / gw * patch + py) * width + i % gw * patch + px]
+                                    * weight[((d * channels + c) * patch + py) * patch + px];
+                    int row = t0 + i;
+                    if (!pos.IsEmpty) sum += pos[row * dim + d];
+                    destination[(b * tokens + row) * dim + d] = sum;
+                }
+        }
+    }
+
     /// <summary>One activation in double.</summary>
     public static double Activate(RefActivation activation, double x) => activation switch
     {

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using NUnit.Framework;
+using OmniKernels.IO;
 using OmniKernels.Cli;
 
 namespace OmniKernels.Tests;
@@ -217,6 +218,24 @@ public sealed class CliTests
         double err = double.Parse(fields["err"], CultureInfo.InvariantCulture);
         TestContext.Out.WriteLine($"relative error {err:E2}");
         Assert.That(err, Is.LessThanOrEqualTo(1e-5), "‖o − ref‖/‖ref‖ against NumPy float64");
+    }
+
+    [TestCase(null, TestName = "patch_embed_matches_torch_conv2d_cls_pos_auto")]
+    [TestCase("reference", TestName = "patch_embed_matches_torch_conv2d_cls_pos_reference")]
+    public void PatchEmbed_MatchesTorchVectors(string? device)
+    {
+        // Vectors from tools/make_patch_vectors.py: torch.nn.functional.conv2d + class token + positions, float64.
+        string V(string name) => Path.Combine(TestContext.CurrentContext.TestDirectory, "vectors", $"patch_{name}.npy");
+        string output = Path.Combine(_dir, "tokens.npy");
+        var args = new List<string> { "op", "patch-embed", "--out", output };
+        foreach (var name in new[] { "image", "weight", "bias", "cls", "pos" }) args.AddRange(["--in", $"{name}={V(name)}"]);
+        if (device is not null) args.AddRange(["--device", device]);
+        var (code, _, stderr) = Omni([.. args]);
+        Assert.That(code, Is.EqualTo(0), $"exit code; stderr: {stderr}");
+        var expected = NpyFile.Read(V("expected"));
+        var got = NpyFile.Read(output);
+        Assert.That(got.Shape, Is.EqualTo(expected.Shape));
+        ParityCheck.AssertClose(got.ToFloat32("tokens"), (double[])expected.Data, 1e-5, "patch-embed vs torch");
     }
 
     // ---- bad input ----------------------------------------------------------------------------------------

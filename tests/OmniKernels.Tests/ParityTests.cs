@@ -81,6 +81,12 @@ public sealed class ParityTests
         yield return new("attention_bshd_causal_lengths_scale", "attention", Attn(2, 2, 19, 19, 8, bshd: true, lengths: [19, 7]), P("layout=bshd", "causal=true", "scale=0.3"), attn);
         yield return new("attention_d80_s19", "attention", Attn(1, 1, 19, 19, 80), P(), attn);
 
+        yield return new("patch_embed_b2_c3_20x23_p6_d40_cls_pos", "patch-embed",
+            In(("image", [2, 3, 20, 23]), ("weight", [40, 3, 6, 6]), ("bias", [40]), ("cls", [40]), ("pos", [10, 40])), P(), gemm);
+        yield return new("patch_embed_b1_c1_9x9_p3_d17_plain", "patch-embed", In(("image", [1, 1, 9, 9]), ("weight", [17, 1, 3, 3])), P(), gemm);
+        yield return new("patch_embed_b3_c2_8x12_p4_d20_pos_no_cls", "patch-embed",
+            In(("image", [3, 2, 8, 12]), ("weight", [20, 2, 4, 4]), ("bias", [20]), ("pos", [6, 20])), P(), gemm);
+
         yield return new("matmul_300x517x211", "matmul", In(("a", [300, 517]), ("b", [517, 211])), P(), gemm, Large: true);
         yield return new("matmul_197x768x1000_linear_bias_gelu_residual", "matmul",
             In(("a", [197, 768]), ("b", [1000, 768]), ("bias", [1000]), ("residual", [197, 1000])), P("transpose_b=true", "activation=gelu"), gemm, Large: true);
@@ -94,6 +100,8 @@ public sealed class ParityTests
             yield return new($"attention_s77_d{d}", "attention", Attn(1, 2, 77, 77, d), P(), attn, Large: true);
         yield return new("attention_s333_causal_lengths", "attention", Attn(2, 2, 333, 333, 64, lengths: [333, 150]), P("causal=true"), attn, Large: true);
         yield return new("attention_cross_sq50_sk1500_bshd", "attention", Attn(1, 4, 50, 1500, 64, bshd: true, lengths: [1111]), P("layout=bshd"), attn, Large: true);
+        yield return new("patch_embed_clip_b2_224_p16_d768", "patch-embed",
+            In(("image", [2, 3, 224, 224]), ("weight", [768, 3, 16, 16]), ("bias", [768]), ("cls", [768]), ("pos", [197, 768])), P(), gemm, Large: true);
         yield return new("gelu_1000003", "gelu", Wide("x", -9f, 9f, 1000003), P(), pointwise, Large: true);
     }
 

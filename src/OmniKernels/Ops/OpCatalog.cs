@@ -17,6 +17,7 @@ public static class OpCatalog
         new BinaryOp(add: true),
         new BinaryOp(add: false),
         new AttentionOp(),
+        new PatchEmbedOp(),
     ];
 
     /// <summary>The op called <paramref name="name"/>, or an error listing the known ones.</summary>
