@@ -4,8 +4,8 @@ using ILGPU.Runtime;
 namespace OmniKernels.Kernels;
 
 /// <summary>Typed parameters of a softmax launch.</summary>
-/// <param name="Scale">Multiplies x before the softmax (attention's 1/√D); positive.</param>
-public readonly record struct SoftmaxParams(float Scale = 1f);
+/// <param name="Scale">Multiplies x before the softmax (attention's 1/√D); positive; null means 1.</param>
+public readonly record struct SoftmaxParams(float? Scale = null);
 
 /// <summary>
 /// Numerically stable softmax over the last dimension of scale·x: subtract the row max,
@@ -93,7 +93,8 @@ public static class SoftmaxKernel
         if (x.Shape != y.Shape) throw new ArgumentException($"x {x.Shape} and y {y.Shape} differ in shape");
         var lx = Layout2D.Of(x, "x");
         var ly = Layout2D.Of(y, "y");
-        if (!(p.Scale > 0f) || !float.IsFinite(p.Scale)) throw new ArgumentException($"scale must be positive and finite, got {p.Scale}");
+        float scale = p.Scale ?? 1f;
+        if (!(scale > 0f) || !float.IsFinite(scale)) throw new ArgumentException($"scale must be positive and finite, got {scale}");
         long rowsPerBatch = lx.Rows;
         if (lengths is { } l)
         {
@@ -105,7 +106,7 @@ public static class SoftmaxKernel
         k(ctx.Stream, checked((int)lx.Rows), new Args
         {
             X = x.Elements<float>(), Y = y.Elements<float>(), Lengths = lengths is { } len ? len.Elements<int>() : default,
-            Cols = lx.Cols, PitchX = lx.Pitch, PitchY = ly.Pitch, RowsPerBatch = rowsPerBatch, Scale = p.Scale,
+            Cols = lx.Cols, PitchX = lx.Pitch, PitchY = ly.Pitch, RowsPerBatch = rowsPerBatch, Scale = scale,
             HasLengths = lengths.HasValue ? 1 : 0,
         });
     }
