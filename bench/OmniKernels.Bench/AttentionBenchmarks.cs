@@ -78,24 +78,11 @@ public class AttentionBenchmarks : IDisposable
         Fused();
         var fused = _o.ToArray<float>();
         Unfused();
-        Check(fused, _oUnfused.ToArray<float>(), "unfused path");
+        BenchSetup.RequireSameResult(fused, _oUnfused.ToArray<float>(), "unfused path");
         OrtGraph();
-        Check(fused, _ortGraph.Output, "ONNX Runtime graph");
+        BenchSetup.RequireSameResult(fused, _ortGraph.Output, "ONNX Runtime graph");
         OrtMultiHeadAttention();
-        Check(ToBshd(fused), _ortMha.Output, "ONNX Runtime MultiHeadAttention");
-    }
-
-    private static void Check(float[] expected, float[] got, string what)
-    {
-        double num = 0, den = 0;
-        for (int i = 0; i < expected.Length; i++)
-        {
-            double diff = got[i] - expected[i];
-            num += diff * diff;
-            den += (double)expected[i] * expected[i];
-        }
-        double err = Math.Sqrt(num / den);
-        if (!(err < 1e-5)) throw new InvalidOperationException($"{what} differs from the fused kernel by {err:E2}");
+        BenchSetup.RequireSameResult(ToBshd(fused), _ortMha.Output, "ONNX Runtime MultiHeadAttention");
     }
 
     [Benchmark(Description = "ILGPU fused")]

@@ -33,4 +33,18 @@ internal static class BenchSetup
     }
 
     public static string Model(string name) => Path.Combine(RepoRoot(), "bench", "models", name);
+
+    /// <summary>Throws unless ‖got − expected‖/‖expected‖ &lt; 1e-5: contenders must agree before any is timed.</summary>
+    public static void RequireSameResult(float[] expected, float[] got, string what)
+    {
+        double num = 0, den = 0;
+        for (int i = 0; i < expected.Length; i++)
+        {
+            double d = got[i] - expected[i];
+            num += d * d;
+            den += (double)expected[i] * expected[i];
+        }
+        double err = Math.Sqrt(num / den);
+        if (!(err < 1e-5)) throw new InvalidOperationException($"{what}: results differ by {err:E2} (relative)");
+    }
 }

@@ -46,23 +46,10 @@ public class GemmBenchmarks : IDisposable
         // Both sides must compute the same product before either is timed.
         IlgpuActivations();
         _ortMatMul.Run();
-        Check(_c.ToArray<float>(), _ortMatMul.Output, "B as activations");
+        BenchSetup.RequireSameResult(_c.ToArray<float>(), _ortMatMul.Output, "B as activations");
         IlgpuLinear();
         _ortLinear.Run();
-        Check(_c.ToArray<float>(), _ortLinear.Output, "prepacked Linear");
-    }
-
-    private static void Check(float[] ours, float[] peer, string what)
-    {
-        double num = 0, den = 0;
-        for (int i = 0; i < ours.Length; i++)
-        {
-            double d = ours[i] - peer[i];
-            num += d * d;
-            den += (double)peer[i] * peer[i];
-        }
-        double err = Math.Sqrt(num / den);
-        if (!(err < 1e-5)) throw new InvalidOperationException($"{what}: ILGPU and ONNX Runtime differ by {err:E2}");
+        BenchSetup.RequireSameResult(_c.ToArray<float>(), _ortLinear.Output, "prepacked Linear");
     }
 
     [Benchmark(Description = "ILGPU, B as activations (pack + GEMM)")]

@@ -15,7 +15,6 @@ namespace OmniKernels.Tests;
 [NonParallelizable]
 public sealed class CliTests
 {
-    private const string Python = "/usr/bin/python3";
     private const double GemmTolerance = 1e-5;
 
     // Bad-input files shared by every bad-input case (written once, never modified).
@@ -27,7 +26,7 @@ public sealed class CliTests
     {
         _inputs = Path.Combine(Path.GetTempPath(), "omni-cli-in-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(_inputs);
-        RunPython("""
+        NumPy.Run("""
             d = sys.argv[1]
             rng = np.random.default_rng(4242)
             np.save(d + '/a34.npy', rng.standard_normal((3, 4)).astype(np.float32))
@@ -82,38 +81,6 @@ public sealed class CliTests
     private static string[] Lines(string text) =>
         text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 
-    /// <summary>Runs <c>python3 -c code args...</c>; fails (never skips) when Python or NumPy is missing.</summary>
-    private static string RunPython(string code, params string[] args)
-    {
-        if (!File.Exists(Python))
-            Assert.Fail($"{Python} not found; these tests need Python with NumPy: apt-get install python3-numpy");
-        var psi = new ProcessStartInfo(Python)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        psi.ArgumentList.Add("-c");
-        psi.ArgumentList.Add("import sys\nimport numpy as np\n" + code);
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        using var process = Process.Start(psi) ?? throw new InvalidOperationException("could not start python3");
-        var stdoutTask = process.StandardOutput.ReadToEndAsync();
-        string stderr = process.StandardError.ReadToEnd();
-        if (!process.WaitForExit(120_000))
-        {
-            process.Kill(entireProcessTree: true);
-            Assert.Fail("python3 did not finish within 120 s");
-        }
-        string stdout = stdoutTask.Result;
-        if (process.ExitCode != 0)
-        {
-            if (stderr.Contains("No module named 'numpy'"))
-                Assert.Fail($"NumPy is not installed for {Python}: apt-get install python3-numpy");
-            Assert.Fail($"python3 exited with {process.ExitCode}: {stderr}");
-        }
-        return stdout;
-    }
-
     // ---- results against NumPy's float64 ------------------------------------------------------------------
 
     public static IEnumerable<TestCaseData> MatMulCases()
@@ -129,7 +96,7 @@ public sealed class CliTests
     {
         string a = Path.Combine(_dir, "a.npy"), b = Path.Combine(_dir, "b.npy"), biasFile = Path.Combine(_dir, "bias.npy");
         string c = Path.Combine(_dir, "c.npy");
-        RunPython("""
+        NumPy.Run("""
             d, tb, bias = sys.argv[1], sys.argv[2] == '1', sys.argv[3] == '1'
             np.save(d + '/a.npy', np.random.default_rng(101).standard_normal((300, 517)).astype(np.float32))
             np.save(d + '/b.npy', np.random.default_rng(202).standard_normal((211, 517) if tb else (517, 211)).astype(np.float32))
@@ -147,7 +114,7 @@ public sealed class CliTests
         Assert.That(File.Exists(c + ".tmp"), Is.False, "temporary output left behind");
 
         // NumPy reads the output itself, so the CLI's .npy writer is checked too.
-        var report = RunPython("""
+        var report = NumPy.Run("""
             d, tb, bias = sys.argv[1], sys.argv[2] == '1', sys.argv[3] == '1'
             a = np.load(d + '/a.npy').astype(np.float64)
             b = np.load(d + '/b.npy').astype(np.float64)
@@ -176,7 +143,7 @@ public sealed class CliTests
     public void Attention_MatchesNumpyFloat64(bool lengths, bool causal, string layout)
     {
         string o = Path.Combine(_dir, "o.npy");
-        RunPython("""
+        NumPy.Run("""
             d, bshd = sys.argv[1], sys.argv[2] == 'bshd'
             rng = np.random.default_rng(7)
             shape = (2, 197, 3, 64) if bshd else (2, 3, 197, 64)
@@ -191,7 +158,7 @@ public sealed class CliTests
         Assert.That(code, Is.EqualTo(0), $"exit code; stderr: {stderr}");
 
         // An independent float64 attention in NumPy: masked scores set to -inf before the softmax.
-        var report = RunPython("""
+        var report = NumPy.Run("""
             d, bshd, use_len, causal = sys.argv[1], sys.argv[2] == 'bshd', sys.argv[3] == '1', sys.argv[4] == '1'
             q, k, v = (np.load(d + '/' + n + '.npy').astype(np.float64) for n in 'qkv')
             if bshd:

@@ -9,7 +9,6 @@ namespace OmniKernels.Tests;
 [TestFixture]
 public class NpyFileTests
 {
-    private const string Python = "/usr/bin/python3";
     private string _dir = "";
 
     [SetUp]
@@ -70,38 +69,6 @@ public class NpyFileTests
         Assert.That(actual.Length, Is.EqualTo(expected.Length));
         Assert.That(actual.Data.GetType(), Is.EqualTo(expected.Data.GetType()));
         Assert.That(actual.Data, Is.EqualTo(expected.Data));
-    }
-
-    /// <summary>Runs <c>python3 -c code args...</c>; fails the test (never skips) when Python or NumPy is missing.</summary>
-    private static string RunPython(string code, params string[] args)
-    {
-        if (!File.Exists(Python))
-            Assert.Fail($"{Python} not found; these tests need Python with NumPy: apt-get install python3-numpy");
-        var psi = new ProcessStartInfo(Python)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        psi.ArgumentList.Add("-c");
-        psi.ArgumentList.Add("import sys\nimport numpy as np\n" + code);
-        foreach (string a in args) psi.ArgumentList.Add(a);
-        using var process = Process.Start(psi) ?? throw new InvalidOperationException("could not start python3");
-        var stdoutTask = process.StandardOutput.ReadToEndAsync();
-        string stderr = process.StandardError.ReadToEnd();
-        if (!process.WaitForExit(120_000))
-        {
-            process.Kill(entireProcessTree: true);
-            Assert.Fail("python3 did not finish within 120 s");
-        }
-        string stdout = stdoutTask.Result;
-        if (process.ExitCode != 0)
-        {
-            if (stderr.Contains("No module named 'numpy'"))
-                Assert.Fail($"NumPy is not installed for {Python}: apt-get install python3-numpy");
-            Assert.Fail($"python3 exited with {process.ExitCode}: {stderr}");
-        }
-        return stdout;
     }
 
     /// <summary>A .npy file with the given header dict text (padded like NumPy's) and payload.</summary>
@@ -197,7 +164,7 @@ public class NpyFileTests
         string raw = Path.Combine(_dir, fileName + ".bin");
         string npy = Path.Combine(_dir, fileName);
         File.WriteAllBytes(raw, RawBytes(source.Data));
-        RunPython(
+        NumPy.Run(
             $"a = np.fromfile(sys.argv[1], dtype=np.{NumpyName(source.DType)}).reshape({PyShape(source.Shape.ToArray())})\n" +
             $"p = sys.argv[2]\n{saveExpression}\n",
             raw, npy);
@@ -293,7 +260,7 @@ public class NpyFileTests
                 string raw = npy + ".bin";
                 NpyFile.Write(npy, array);
                 File.WriteAllBytes(raw, RawBytes(array.Data));
-                string result = RunPython(
+                string result = NumPy.Run(
                     "a = np.load(sys.argv[1])\n" +
                     $"e = np.fromfile(sys.argv[2], dtype=np.{NumpyName(dtype)}).reshape({PyShape(shape)})\n" +
                     "print(a.dtype == e.dtype, a.shape == e.shape, np.array_equal(a, e), a.flags.c_contiguous)",
@@ -423,7 +390,7 @@ public class NpyFileTests
     public void Read_UnsupportedDType_FromNumpy()
     {
         string path = Path.Combine(_dir, "half.npy");
-        RunPython("np.save(sys.argv[1], np.arange(6, dtype=np.float16))", path);
+        NumPy.Run("np.save(sys.argv[1], np.arange(6, dtype=np.float16))", path);
         var ex = Assert.Throws<NpyFormatException>(() => NpyFile.Read(path));
         Assert.That(ex!.Message, Does.Contain("unsupported dtype '<f2'"));
     }
