@@ -129,34 +129,8 @@ public static class NpyFile
 
     /// <summary>Reads the <c>.npy</c> file at <paramref name="path"/>.</summary>
     /// <exception cref="NpyFormatException">The file is missing, unreadable, malformed or unsupported.</exception>
-    public static NpyArray Read(string path)
-    {
-        ArgumentNullException.ThrowIfNull(path);
-        if (!File.Exists(path))
-            throw new NpyFormatException($"{path}: file not found");
-        FileStream stream;
-        try
-        {
-            stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1 << 16);
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            throw new NpyFormatException(ex is FileNotFoundException or DirectoryNotFoundException
-                ? $"{path}: file not found"
-                : $"{path}: cannot open: {OneLine(ex.Message)}");
-        }
-        using (stream)
-        {
-            try
-            {
-                return Read(stream, path);
-            }
-            catch (IOException ex)
-            {
-                throw new NpyFormatException($"{path}: read failed: {OneLine(ex.Message)}");
-            }
-        }
-    }
+    public static NpyArray Read(string path) =>
+        InputFile.Read(path, stream => Read(stream, path), message => new NpyFormatException(message));
 
     /// <summary>
     /// Reads one <c>.npy</c> array from the current position of <paramref name="stream"/>, leaving the stream just
@@ -402,7 +376,7 @@ public static class NpyFile
             _ => null,
         };
         if (dtype is null)
-            throw new NpyFormatException($"{name}: unsupported dtype '{OneLine(descr)}'; {Supported}");
+            throw new NpyFormatException($"{name}: unsupported dtype '{InputFile.OneLine(descr)}'; {Supported}");
         bool little = order switch
         {
             '<' => true,
@@ -636,21 +610,8 @@ public static class NpyFile
     /// <summary>The header text on one line, trimmed and cut to a readable length.</summary>
     private static string Snippet(string text)
     {
-        string line = OneLine(text.TrimEnd());
+        string line = InputFile.OneLine(text.TrimEnd());
         return line.Length <= 200 ? line : line[..200] + "...";
-    }
-
-    private static string OneLine(string text)
-    {
-        var sb = new StringBuilder(text.Length);
-        foreach (char c in text)
-        {
-            if (c == '\n') sb.Append("\\n");
-            else if (c == '\r') sb.Append("\\r");
-            else if (char.IsControl(c)) sb.Append(CultureInfo.InvariantCulture, $"\\x{(int)c:x2}");
-            else sb.Append(c);
-        }
-        return sb.ToString();
     }
 
     private static string Escape(ReadOnlySpan<byte> bytes)
