@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using OmniKernels.Audio;
 using OmniKernels.IO;
 using OmniKernels.Ops;
 
@@ -36,7 +37,9 @@ public static class Program
         var check = new Command("selfcheck", "Show the device, check a fused GEMM against the float64 reference and time it") { device, size };
         check.SetAction(r => RunSelfCheck(r.GetValue(device), r.GetValue(size), stdout, stderr));
 
-        var root = new RootCommand("OmniKernels: ILGPU kernels for omni-modal inference") { devices, op, ops, check };
+        var mfcc = MfccCommand(device, stdout, stderr);
+
+        var root = new RootCommand("OmniKernels: ILGPU kernels for omni-modal inference") { devices, op, ops, check, mfcc };
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)
         {
@@ -45,6 +48,113 @@ public static class Program
         }
         return parsed.Invoke(new InvocationConfiguration { Output = stdout, Error = stderr });
     }
+
+    private static Command MfccCommand(Option<string?> device, TextWriter o, TextWriter err)
+    {
+        var defaults = new AudioFeatureOptions();
+        var wav = new Option<string>("--wav") { Description = "input WAV (PCM 8-32 bit, float 32/64, any channels: mixed to mono)", Required = true };
+        var output = new Option<string>("--out") { Description = "output .npy, float32 [n_mfcc, frames] (or [n_mels, frames] for --log-mel-whisper)", Required = true };
+        var rate = new Option<int>("--sample-rate") { Description = "rate the features use; other WAV rates are resampled (torchaudio's sinc)", DefaultValueFactory = _ => defaults.SampleRate };
+        var nFft = new Option<int>("--n-fft") { DefaultValueFactory = _ => defaults.NFft };
+        var win = new Option<int?>("--win-length") { Description = "default: n_fft" };
+        var hop = new Option<int?>("--hop") { Description = "default: win_length / 2" };
+        var nMels = new Option<int>("--n-mels") { DefaultValueFactory = _ => defaults.NMels };
+        var nMfcc = new Option<int>("--n-mfcc") { DefaultValueFactory = _ => defaults.NMfcc };
+        var fMin = new Option<double>("--f-min") { DefaultValueFactory = _ => defaults.FMin };
+        var fMax = new Option<double?>("--f-max") { Description = "default: sample_rate / 2" };
+        var scale = new Option<string>("--mel-scale") { Description = "htk or slaney", DefaultValueFactory = _ => "htk" };
+        var norm = new Option<string>("--mel-norm") { Description = "none or slaney", DefaultValueFactory = _ => "none" };
+        var logMels = new Option<bool>("--log-mels") { Description = "ln(mel + 1e-6) instead of dB" };
+        var topDb = new Option<double?>("--top-db") { Description = "dB floor below the clip's maximum (default 80)" };
+        var whisper = new Option<bool>("--log-mel-whisper") { Description = "Whisper's log-mel (80 Slaney mels, hop 160) instead of MFCC" };
+        var command = new Command("mfcc", "MFCC (torchaudio.transforms.MFCC() by default) or Whisper's log-mel of a WAV file")
+        {
+            wav, output, rate, nFft, win, hop, nMels, nMfcc, fMin, fMax, scale, norm, logMels, topDb, whisper, device,
+        };
+        command.SetAction(r =>
+        {
+            AudioFeatureOptions options;
+            float[] samples;
+            DeviceKind kind;
+            string outPath = r.GetValue(output)!;
+            try
+            {
+                kind = DeviceKinds.Resolve(r.GetValue(device));
+                if (kind == DeviceKind.Reference)
+                    throw new ArgumentException("mfcc has no float64 reference device; its reference is torchaudio (tools/make_audio_vectors.py)");
+                bool w = r.GetValue(whisper);
+                var baseOptions = w ? AudioFeatureOptions.Whisper : defaults;
+                if (w && (r.GetResult(nMels) is { Implicit: false } || r.GetResult(hop) is { Implicit: false } || r.GetResult(scale) is { Implicit: false } || r.GetResult(norm) is { Implicit: false }))
+                    throw new ArgumentException("--log-mel-whisper fixes Whisper's mel options; drop --n-mels, --hop, --mel-scale and --mel-norm");
+                options = baseOptions with
+                {
+                    SampleRate = r.GetValue(rate),
+                    NFft = r.GetValue(nFft),
+                    WinLength = r.GetValue(win),
+                    Hop = w ? baseOptions.Hop : r.GetValue(hop),
+                    NMels = w ? baseOptions.NMels : r.GetValue(nMels),
+                    NMfcc = r.GetValue(nMfcc),
+                    FMin = r.GetValue(fMin),
+                    FMax = r.GetValue(fMax) ?? baseOptions.FMax,
+                    Scale = w ? baseOptions.Scale : ParseScale(r.GetValue(scale)!),
+                    Norm = w ? baseOptions.Norm : ParseNorm(r.GetValue(norm)!),
+                    LogMels = r.GetValue(logMels),
+                    TopDb = r.GetValue(topDb) ?? baseOptions.TopDb,
+                };
+                options.Validate();
+                if (!Directory.Exists(Path.GetDirectoryName(Path.GetFullPath(outPath))))
+                    throw new ArgumentException($"--out {outPath}: directory does not exist");
+                var audio = WavFile.Read(r.GetValue(wav)!);
+                samples = audio.SampleRate == options.SampleRate ? audio.Samples : Resampler.Resample(audio.Samples, audio.SampleRate, options.SampleRate);
+                if (samples.Length <= options.NFft / 2)
+                    throw new ArgumentException($"{r.GetValue(wav)}: {samples.Length} samples at {options.SampleRate} Hz; at least {options.NFft / 2 + 1} are needed");
+            }
+            catch (Exception e) when (e is ArgumentException or WavFormatException)
+            {
+                err.WriteLine($"omni mfcc: {e.Message}");
+                return 2;
+            }
+            FeatureMatrix features;
+            try
+            {
+                using var ctx = DeviceContext.Create(kind);
+                if (ctx.Kind == DeviceKind.Cpu && kind == DeviceKind.Auto) err.WriteLine(DeviceCatalog.EmulatorWarning);
+                using var extractor = new AudioFeatureExtractor(ctx, options);
+                features = extractor.Compute([samples])[0];
+            }
+            catch (Exception e)
+            {
+                err.WriteLine($"omni mfcc: failed on the device: {e.Message}");
+                return 3;
+            }
+            try
+            {
+                NpyFile.Write(outPath, new NpyArray(NpyDType.Float32, [features.Rows, features.Frames], features.Values));
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                err.WriteLine($"omni mfcc: cannot write {outPath}: {e.Message}");
+                return 2;
+            }
+            o.WriteLine($"wrote {outPath} ({features.Rows}x{features.Frames}, float32)");
+            return 0;
+        });
+        return command;
+    }
+
+    private static MelScale ParseScale(string s) => s.ToLowerInvariant() switch
+    {
+        "htk" => MelScale.Htk,
+        "slaney" => MelScale.Slaney,
+        _ => throw new ArgumentException($"--mel-scale {s}: expected htk or slaney"),
+    };
+
+    private static MelNorm ParseNorm(string s) => s.ToLowerInvariant() switch
+    {
+        "none" => MelNorm.None,
+        "slaney" => MelNorm.Slaney,
+        _ => throw new ArgumentException($"--mel-norm {s}: expected none or slaney"),
+    };
 
     private static int Devices(TextWriter o)
     {
