@@ -60,15 +60,19 @@ public static class ElementwiseKernel
         public float Value;
     }
 
-    private static void UnaryKernel<TAct>(Index1D i, Args g) where TAct : struct, IActivation
+    // Groups of 64 columns of one row (x = column, y = row): no division per element, and PoCL packs
+    // the 64 work-items of a group into SIMD lanes over consecutive addresses.
+    private static void UnaryKernel<TAct>(Args g) where TAct : struct, IActivation
     {
-        long r = i / g.Cols, c = i - r * g.Cols;
+        long r = Grid.GlobalIndex.Y, c = Grid.GlobalIndex.X;
+        if (c >= g.Cols) return;
         g.Y[r * g.PitchY + c] = default(TAct).Apply(g.A[r * g.PitchA + c]);
     }
 
-    private static void BinaryKernel<TOp>(Index1D i, Args g) where TOp : struct, IBinaryOp
+    private static void BinaryKernel<TOp>(Args g) where TOp : struct, IBinaryOp
     {
-        long r = i / g.Cols, c = i - r * g.Cols;
+        long r = Grid.GlobalIndex.Y, c = Grid.GlobalIndex.X;
+        if (c >= g.Cols) return;
         g.Y[r * g.PitchY + c] = default(TOp).Apply(g.A[r * g.PitchA + c], g.B[r * g.PitchB + c]);
     }
 
@@ -77,15 +81,15 @@ public static class ElementwiseKernel
     private static class UnaryVariant<TAct> where TAct : struct, IActivation
     {
         public static readonly object Key = new();
-        public static readonly Func<Accelerator, Action<AcceleratorStream, Index1D, Args>> Load =
-            acc => acc.LoadAutoGroupedKernel<Index1D, Args>(UnaryKernel<TAct>);
+        public static readonly Func<Accelerator, Action<AcceleratorStream, KernelConfig, Args>> Load =
+            acc => acc.LoadKernel<Args>(UnaryKernel<TAct>);
     }
 
     private static class BinaryVariant<TOp> where TOp : struct, IBinaryOp
     {
         public static readonly object Key = new();
-        public static readonly Func<Accelerator, Action<AcceleratorStream, Index1D, Args>> Load =
-            acc => acc.LoadAutoGroupedKernel<Index1D, Args>(BinaryKernel<TOp>);
+        public static readonly Func<Accelerator, Action<AcceleratorStream, KernelConfig, Args>> Load =
+            acc => acc.LoadKernel<Args>(BinaryKernel<TOp>);
     }
 
     private static readonly object FillKey = new();
@@ -111,7 +115,7 @@ public static class ElementwiseKernel
     {
         var (lx, ly) = CheckPair(x, y, "x");
         var k = ctx.Kernel(UnaryVariant<TAct>.Key, UnaryVariant<TAct>.Load);
-        k(ctx.Stream, Count(lx), new Args { A = x.Elements<float>(), B = x.Elements<float>(), Y = y.Elements<float>(), Cols = lx.Cols, PitchA = lx.Pitch, PitchY = ly.Pitch });
+        k(ctx.Stream, RowsConfig(ctx.Accelerator, lx.Rows, lx.Cols), new Args { A = x.Elements<float>(), B = x.Elements<float>(), Y = y.Elements<float>(), Cols = lx.Cols, PitchA = lx.Pitch, PitchY = ly.Pitch });
     }
 
     /// <summary>y = a + b, same shapes.</summary>
@@ -126,7 +130,7 @@ public static class ElementwiseKernel
         var (la, ly) = CheckPair(a, y, "a");
         var (lb, _) = CheckPair(b, y, "b");
         var k = ctx.Kernel(BinaryVariant<TOp>.Key, BinaryVariant<TOp>.Load);
-        k(ctx.Stream, Count(la), new Args { A = a.Elements<float>(), B = b.Elements<float>(), Y = y.Elements<float>(), Cols = la.Cols, PitchA = la.Pitch, PitchB = lb.Pitch, PitchY = ly.Pitch });
+        k(ctx.Stream, RowsConfig(ctx.Accelerator, la.Rows, la.Cols), new Args { A = a.Elements<float>(), B = b.Elements<float>(), Y = y.Elements<float>(), Cols = la.Cols, PitchA = la.Pitch, PitchB = lb.Pitch, PitchY = ly.Pitch });
     }
 
     /// <summary>Sets every element of the view's storage span, padding included, to <paramref name="value"/> (NaN poisons outputs in tests).</summary>
@@ -148,5 +152,12 @@ public static class ElementwiseKernel
         return (Layout2D.Of(x, name), Layout2D.Of(y, "output"));
     }
 
-    private static Index1D Count(in Layout2D l) => checked((int)(l.Rows * l.Cols));
+    /// <summary>Rows × columns in groups of <see cref="RowGroup"/> columns (with the emulator's smaller limit).</summary>
+    internal static KernelConfig RowsConfig(Accelerator accelerator, long rows, long cols)
+    {
+        int group = Math.Min(RowGroup, accelerator.MaxNumThreadsPerGroup);
+        return new KernelConfig(new Index2D(checked((int)((cols + group - 1) / group)), checked((int)rows)), new Index2D(group, 1));
+    }
+
+    private const int RowGroup = 64;
 }

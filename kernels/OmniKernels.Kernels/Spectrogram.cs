@@ -85,21 +85,21 @@ public sealed class FrameTable : IDisposable
 public readonly struct PowerToDb : IActivation
 {
     /// <inheritdoc/>
-    public float Apply(float x) => 10f * MathF.Log10(MathF.Max(x, 1e-10f));
+    public float Apply(float x) => 4.3429448190325182f * default(NaturalLog).Apply(MathF.Max(x, 1e-10f));
 }
 
 /// <summary>ln(x + 1e-6): torchaudio MFCC's log_mels.</summary>
 public readonly struct LogOffset : IActivation
 {
     /// <inheritdoc/>
-    public float Apply(float x) => MathF.Log(x + 1e-6f);
+    public float Apply(float x) => default(NaturalLog).Apply(x + 1e-6f);
 }
 
 /// <summary>log10(max(x, 1e-10)): Whisper's log-mel before its clamp.</summary>
 public readonly struct Log10Floor : IActivation
 {
     /// <inheritdoc/>
-    public float Apply(float x) => MathF.Log10(MathF.Max(x, 1e-10f));
+    public float Apply(float x) => 0.43429448190325182f * default(NaturalLog).Apply(MathF.Max(x, 1e-10f));
 }
 
 /// <summary>
@@ -142,31 +142,45 @@ public static class SpectrogramKernel
     internal struct PowerArgs
     {
         public ArrayView<float> X, Y;
-        public long Bins, PitchX, PitchY;
+        public long Bins, ImagLast, PitchX, PitchY;
     }
 
-    private static void PowerKernel(Index1D i, PowerArgs g)
+    // x = bin, y = frame. Bins without a stored imaginary part read a clamped neighbour times 0:
+    // branch-free, so the row vectorizes.
+    private static void PowerKernel(PowerArgs g)
     {
-        long r = i / g.Bins, f = i - r * g.Bins;
-        float re = g.X[r * g.PitchX + f], im = g.X[r * g.PitchX + g.Bins + f];
+        long r = Grid.GlobalIndex.Y, f = Grid.GlobalIndex.X;
+        if (f >= g.Bins) return;
+        float re = g.X[r * g.PitchX + f];
+        long j = f < 1 ? 1 : f > g.ImagLast ? g.ImagLast : f;
+        float has = Min1(f) * Min1(g.ImagLast + 1 - f);
+        float im = g.X[r * g.PitchX + g.Bins + j - 1] * has;
         g.Y[r * g.PitchY + f] = re * re + im * im;
     }
 
-    private static readonly object PowerKey = new();
-    private static readonly Func<Accelerator, Action<AcceleratorStream, Index1D, PowerArgs>> PowerLoad =
-        acc => acc.LoadAutoGroupedKernel<Index1D, PowerArgs>(PowerKernel);
+    /// <summary>1 for v ≥ 1, 0 for v ≤ 0.</summary>
+    private static float Min1(long v) => v < 0 ? 0f : v > 1 ? 1f : v;
 
-    /// <summary>power[r, f] = spectrum[r, f]² + spectrum[r, F + f]²: spectrum holds F real then F imaginary parts.</summary>
+    private static readonly object PowerKey = new();
+    private static readonly Func<Accelerator, Action<AcceleratorStream, KernelConfig, PowerArgs>> PowerLoad =
+        acc => acc.LoadKernel<PowerArgs>(PowerKernel);
+
+    /// <summary>
+    /// power[r, f] = re² + im² from a spectrum row holding the F real parts, then the imaginary parts
+    /// of bins 1 … I (bin 0's is always zero, and so is the Nyquist bin's for even n_fft, so the basis
+    /// leaves them out): F + I columns.
+    /// </summary>
     public static void Power(DeviceContext ctx, TensorView spectrum, TensorView power)
     {
         Layout2D.CheckF32(spectrum, "spectrum");
         Layout2D.CheckF32(power, "power");
         var ls = Layout2D.Of(spectrum, "spectrum");
         var lp = Layout2D.Of(power, "power");
-        if (ls.Rows != lp.Rows || ls.Cols != 2 * lp.Cols)
-            throw new ArgumentException($"spectrum {spectrum.Shape} must be [rows, 2·F] for power {power.Shape}");
-        ctx.Kernel(PowerKey, PowerLoad)(ctx.Stream, checked((int)(lp.Rows * lp.Cols)),
-            new PowerArgs { X = spectrum.Elements<float>(), Y = power.Elements<float>(), Bins = lp.Cols, PitchX = ls.Pitch, PitchY = lp.Pitch });
+        long imag = ls.Cols - lp.Cols;
+        if (ls.Rows != lp.Rows || imag < 0 || imag > lp.Cols - 1)
+            throw new ArgumentException($"spectrum {spectrum.Shape} must be [rows, F + I] with I < F for power {power.Shape}");
+        ctx.Kernel(PowerKey, PowerLoad)(ctx.Stream, ElementwiseKernel.RowsConfig(ctx.Accelerator, lp.Rows, lp.Cols),
+            new PowerArgs { X = spectrum.Elements<float>(), Y = power.Elements<float>(), Bins = lp.Cols, ImagLast = imag, PitchX = ls.Pitch, PitchY = lp.Pitch });
     }
 
     internal struct ClampArgs
@@ -186,9 +200,10 @@ public static class SpectrogramKernel
         g.Max[clip] = max;
     }
 
-    private static void ClampKernel(Index1D i, ClampArgs g)
+    private static void ClampKernel(ClampArgs g)
     {
-        long r = i / g.Cols, c = i - r * g.Cols;
+        long r = Grid.GlobalIndex.Y, c = Grid.GlobalIndex.X;
+        if (c >= g.Cols) return;
         long o = r * g.Pitch + c;
         g.X[o] = (MathF.Max(g.X[o], g.Max[g.ClipOf[r]] - g.Range) + g.Offset) * g.Scale;
     }
@@ -196,8 +211,8 @@ public static class SpectrogramKernel
     private static readonly object MaxKey = new(), ClampKey = new();
     private static readonly Func<Accelerator, Action<AcceleratorStream, Index1D, ClampArgs>> MaxLoad =
         acc => acc.LoadAutoGroupedKernel<Index1D, ClampArgs>(ClipMaxKernel);
-    private static readonly Func<Accelerator, Action<AcceleratorStream, Index1D, ClampArgs>> ClampLoad =
-        acc => acc.LoadAutoGroupedKernel<Index1D, ClampArgs>(ClampKernel);
+    private static readonly Func<Accelerator, Action<AcceleratorStream, KernelConfig, ClampArgs>> ClampLoad =
+        acc => acc.LoadKernel<ClampArgs>(ClampKernel);
 
     /// <summary>
     /// In place, per clip: x = (max(x, clipMax − range) + offset)·scale, clipMax over the clip's whole
@@ -218,6 +233,6 @@ public static class SpectrogramKernel
             First = frames.ClipFirstFrame.View.Elements<int>(), Cols = l.Cols, Pitch = l.Pitch, Range = range, Offset = offset, Scale = scale,
         };
         ctx.Kernel(MaxKey, MaxLoad)(ctx.Stream, frames.ClipFrames.Count, args);
-        ctx.Kernel(ClampKey, ClampLoad)(ctx.Stream, checked((int)(l.Rows * l.Cols)), args);
+        ctx.Kernel(ClampKey, ClampLoad)(ctx.Stream, ElementwiseKernel.RowsConfig(ctx.Accelerator, l.Rows, l.Cols), args);
     }
 }

@@ -33,7 +33,7 @@ public sealed class AudioFeatureExtractor : IDisposable
         PackedMatrix? basis = null, mel = null;
         try
         {
-            basis = Pack(ctx, AudioMatrices.DftBasis(options.NFft, options.Window), options.NFft, 2 * bins);
+            basis = Pack(ctx, AudioMatrices.DftBasis(options.NFft, options.Window), options.NFft, bins + AudioMatrices.ImaginaryBins(options.NFft));
             mel = Pack(ctx, AudioMatrices.MelFilterbank(bins, options.FMin, options.FMax ?? options.SampleRate / 2.0, options.NMels,
                 options.SampleRate, options.Scale, options.Norm), bins, options.NMels);
             _dct = options.Kind == AudioFeatureKind.Mfcc ? Pack(ctx, AudioMatrices.Dct(options.NMfcc, options.NMels), options.NMels, options.NMfcc) : null;
@@ -93,7 +93,7 @@ public sealed class AudioFeatureExtractor : IDisposable
         using var table = FrameTable.Create(ctx, o.NFft, o.HopLength, offsets, frames);
         long total = table.TotalFrames;
         using var tSignal = Tensor.FromHost<float>(ctx, signal, new Shape(length));
-        using var spectrum = Tensor.Allocate(ctx, DType.F32, new Shape(total, 2 * bins), align);
+        using var spectrum = Tensor.Allocate(ctx, DType.F32, new Shape(total, bins + AudioMatrices.ImaginaryBins(o.NFft)), align);
         using var power = Tensor.Allocate(ctx, DType.F32, new Shape(total, bins), align);
         using var mel = Tensor.Allocate(ctx, DType.F32, new Shape(total, o.NMels), align);
         using var clipMax = Tensor.Allocate(ctx, DType.F32, new Shape(clips.Count));

@@ -7,14 +7,17 @@ namespace OmniKernels.Audio;
 /// </summary>
 internal static class AudioMatrices
 {
+    /// <summary>Imaginary columns the basis stores: bins 1 … I (bin 0's sine is zero, and so is the Nyquist bin's for even n_fft).</summary>
+    public static int ImaginaryBins(int nFft) => nFft % 2 == 0 ? nFft / 2 - 1 : nFft / 2;
+
     /// <summary>
-    /// [n_fft, 2F] row-major, F = n_fft/2 + 1: column f is w[n]·cos(2πfn/n_fft), column F + f is
-    /// −w[n]·sin(2πfn/n_fft), with w the periodic Hann window of win_length centred in n_fft.
+    /// [n_fft, F + I] row-major, F = n_fft/2 + 1: column f is w[n]·cos(2πfn/n_fft), column F + f − 1
+    /// (f = 1 … I) is −w[n]·sin(2πfn/n_fft), with w the periodic Hann window of win_length centred in n_fft.
     /// </summary>
     public static float[] DftBasis(int nFft, int winLength)
     {
-        int bins = nFft / 2 + 1, left = (nFft - winLength) / 2;
-        var basis = new float[nFft * 2 * bins];
+        int bins = nFft / 2 + 1, imag = ImaginaryBins(nFft), cols = bins + imag, left = (nFft - winLength) / 2;
+        var basis = new float[nFft * cols];
         for (int n = 0; n < nFft; n++)
         {
             int wi = n - left;
@@ -23,8 +26,8 @@ internal static class AudioMatrices
             {
                 // (f·n) mod n_fft keeps the angle small, so cos and sin stay exact for large indices.
                 double angle = 2 * Math.PI * ((long)f * n % nFft) / nFft;
-                basis[n * 2 * bins + f] = (float)(w * Math.Cos(angle));
-                basis[n * 2 * bins + bins + f] = (float)(-w * Math.Sin(angle));
+                basis[n * cols + f] = (float)(w * Math.Cos(angle));
+                if (f >= 1 && f <= imag) basis[n * cols + bins + f - 1] = (float)(-w * Math.Sin(angle));
             }
         }
         return basis;
