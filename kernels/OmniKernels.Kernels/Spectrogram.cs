@@ -10,9 +10,10 @@ namespace OmniKernels.Kernels;
 /// </summary>
 public sealed class FrameTable : IDisposable
 {
-    private FrameTable(int frameLength, int[] clipFrames, Tensor starts, Tensor columns, Tensor clipOfFrame, Tensor clipFirstFrame)
+    private FrameTable(int frameLength, int decimation, int[] clipFrames, Tensor starts, Tensor columns, Tensor clipOfFrame, Tensor clipFirstFrame)
     {
         FrameLength = frameLength;
+        Decimation = decimation;
         ClipFrames = clipFrames;
         Starts = starts;
         Columns = columns;
@@ -22,6 +23,12 @@ public sealed class FrameTable : IDisposable
 
     /// <summary>Samples per frame (n_fft).</summary>
     public int FrameLength { get; }
+
+    /// <summary>R: the frame is read as R interleaved sub-sequences of n_fft / R samples (sample R·m + r).</summary>
+    public int Decimation { get; }
+
+    /// <summary>Samples per sub-sequence, n_fft / R.</summary>
+    public int SubLength => FrameLength / Decimation;
 
     /// <summary>Frames of each clip, in order.</summary>
     public IReadOnlyList<int> ClipFrames { get; }
@@ -36,10 +43,13 @@ public sealed class FrameTable : IDisposable
 
     /// <summary>
     /// Frame f of clip c starts at <paramref name="clipOffsets"/>[c] + f·<paramref name="hop"/> in the
-    /// signal; clip c has <paramref name="clipFrames"/>[c] frames of <paramref name="frameLength"/> samples.
+    /// signal; clip c has <paramref name="clipFrames"/>[c] frames of <paramref name="frameLength"/> samples,
+    /// read as <paramref name="decimation"/> interleaved sub-sequences (a divisor of the frame length).
     /// </summary>
-    public static FrameTable Create(DeviceContext ctx, int frameLength, int hop, IReadOnlyList<long> clipOffsets, IReadOnlyList<int> clipFrames)
+    public static FrameTable Create(DeviceContext ctx, int frameLength, int hop, IReadOnlyList<long> clipOffsets, IReadOnlyList<int> clipFrames, int decimation = 1)
     {
+        if (decimation < 1 || frameLength % decimation != 0)
+            throw new ArgumentException($"decimation {decimation} must divide the frame length {frameLength}");
         if (clipOffsets.Count != clipFrames.Count || clipFrames.Count == 0)
             throw new ArgumentException("one offset and one frame count per clip, at least one clip");
         if (frameLength <= 0 || hop <= 0 || clipFrames.Any(f => f <= 0))
@@ -62,7 +72,8 @@ public sealed class FrameTable : IDisposable
         try
         {
             Tensor Up(int[] a) { var t = Tensor.FromHost<int>(ctx, a, new Shape(a.Length)); taken.Add(t); return t; }
-            return new FrameTable(frameLength, [.. clipFrames], Up(starts), Up(Enumerable.Range(0, frameLength).ToArray()), Up(clipOf), Up(first));
+            var columns = Enumerable.Range(0, frameLength / decimation).Select(m => m * decimation).ToArray();
+            return new FrameTable(frameLength, decimation, [.. clipFrames], Up(starts), Up(columns), Up(clipOf), Up(first));
         }
         catch
         {
@@ -103,84 +114,105 @@ public readonly struct Log10Floor : IActivation
 }
 
 /// <summary>
-/// Spectrogram stages for the audio front end: the short-time Fourier transform as a GEMM over
-/// frames read in place (the windowed DFT basis is B, so framing, window and DFT are one GEMM),
-/// the power spectrum, and the per-clip clamp below the clip's maximum (top_db, Whisper's max − 8).
+/// Spectrogram stages for the audio front end. The short-time Fourier transform is one decimation
+/// step of an FFT: each frame is read in place (no framing copy) as R interleaved sub-sequences,
+/// whose windowed DFTs are one batched GEMM against precomputed bases (window folded in), and a
+/// radix-R combine with twiddles yields the power spectrum directly; that does 1/R of a plain DFT
+/// GEMM's multiply-adds. Then the per-clip clamp below the clip's maximum (top_db, Whisper's max − 8).
 /// Log transforms are <see cref="ElementwiseKernel.Activate{TAct}"/> with the structs above; the mel
 /// filterbank and the DCT are plain GEMMs.
 /// </summary>
 public static class SpectrogramKernel
 {
     /// <summary>
-    /// spectrum[r] = frame r · basis: frames of <paramref name="signal"/> (dense, padded) located by
-    /// <paramref name="frames"/>; basis is the packed [n_fft, N] DFT matrix; spectrum is [frames, N] row-padded.
+    /// Sub-spectra of every frame: sub[r, t] = (sub-sequence r of frame t) · bases[r], one batched GEMM
+    /// whose A is read in place through <paramref name="frames"/> (batch r starts r samples later).
+    /// bases is the packed [R, n_fft/R, C] windowed DFT of the sub-sequences; sub is [R, frames, C] row-padded.
     /// </summary>
-    public static void Stft(DeviceContext ctx, TensorView signal, FrameTable frames, PackedMatrixView basis, TensorView spectrum)
+    public static void SubSpectra(DeviceContext ctx, TensorView signal, FrameTable frames, PackedMatrixView bases, TensorView sub)
     {
         Layout2D.CheckF32(signal, "signal");
-        Layout2D.CheckF32(spectrum, "spectrum");
+        Layout2D.CheckF32(sub, "sub");
         if (signal.Shape.Rank != 1 || signal.Strides[0] != 1) throw new ArgumentException($"signal {signal} must be dense 1-D");
-        if (basis.K != frames.FrameLength || basis.Batch != 1)
-            throw new ArgumentException($"basis has K = {basis.K}; frames have {frames.FrameLength} samples");
-        var expect = new Shape(frames.TotalFrames, basis.N);
-        if (spectrum.Shape != expect) throw new ArgumentException($"spectrum {spectrum.Shape} must be {expect}");
-        var l = Layout2D.Of(spectrum, "spectrum");
-        if (l.Pitch < basis.PaddedN || (l.Rows - 1) * l.Pitch + basis.PaddedN > spectrum.Capacity)
-            throw new ArgumentException($"spectrum {spectrum}: row pitch must be at least {basis.PaddedN} (allocate with rowAlignment {GemmKernel.PanelWidth})");
+        if (bases.K != frames.SubLength || bases.Batch != frames.Decimation)
+            throw new ArgumentException($"bases are {bases.Batch} × K {bases.K}; frames are read as {frames.Decimation} sub-sequences of {frames.SubLength}");
+        var expect = new Shape(frames.Decimation, frames.TotalFrames, bases.N);
+        if (sub.Shape != expect) throw new ArgumentException($"sub {sub.Shape} must be {expect}");
+        long pitch = sub.Strides[1];
+        if (sub.Strides[2] != 1 || pitch < bases.PaddedN || sub.Strides[0] < frames.TotalFrames * pitch ||
+            (frames.Decimation - 1) * sub.Strides[0] + (frames.TotalFrames - 1) * pitch + bases.PaddedN > sub.Capacity)
+            throw new ArgumentException($"sub {sub}: row pitch must be at least {bases.PaddedN} (allocate with rowAlignment {GemmKernel.PanelWidth})");
         long rowTiles = (frames.TotalFrames + GemmKernel.TileRows - 1) / GemmKernel.TileRows;
         var args = new GemmKernel.Args
         {
-            A = signal.Elements<float>(), B = basis.Panels.Elements<float>(), C = spectrum.Elements<float>(),
-            Bias = spectrum.Elements<float>(), Res = spectrum.Elements<float>(),
+            A = signal.Elements<float>(), B = bases.Panels.Elements<float>(), C = sub.Elements<float>(),
+            Bias = sub.Elements<float>(), Res = sub.Elements<float>(),
             ARows = frames.Starts.View.Elements<int>(), ACols = frames.Columns.View.Elements<int>(),
-            M = frames.TotalFrames, K = basis.K, Ldc = l.Pitch, RowTiles = rowTiles, Panels = basis.PanelCount,
-            Total = checked(rowTiles * basis.PanelCount),
+            M = frames.TotalFrames, K = bases.K, Ldc = pitch, RowTiles = rowTiles, Panels = bases.PanelCount,
+            BatchA = 1, BatchB = bases.Panels.Strides[0], BatchC = sub.Strides[0],
+            Total = checked(rowTiles * bases.PanelCount * frames.Decimation),
         };
         GemmKernel.Launch<GemmKernel.GatheredA>(ctx, args, Activation.None, bias: false, residual: false);
     }
 
-    internal struct PowerArgs
+    internal struct CombineArgs
     {
-        public ArrayView<float> X, Y;
-        public long Bins, ImagLast, PitchX, PitchY;
+        public ArrayView<float> Sub, Twiddles, Power;
+        public ArrayView<int> Source;
+        public long Bins, R, Pitch, Plane, PitchP;
     }
 
-    // x = bin, y = frame. Bins without a stored imaginary part read a clamped neighbour times 0:
-    // branch-free, so the row vectorizes.
-    private static void PowerKernel(PowerArgs g)
+    // x = output bin, y = frame. X[k] = Σ_r W^{rk}·Y_r[k mod M]; the host's source table says, per k,
+    // which stored column holds Re Y_r[k mod M], which holds its imaginary part and with what sign
+    // (Y_r[M − j] = conj(Y_r[j]) for real sub-sequences; 0 where the part is zero), so the kernel has
+    // no division and no branch.
+    private static void CombineKernel(CombineArgs g)
     {
-        long r = Grid.GlobalIndex.Y, f = Grid.GlobalIndex.X;
-        if (f >= g.Bins) return;
-        float re = g.X[r * g.PitchX + f];
-        long j = f < 1 ? 1 : f > g.ImagLast ? g.ImagLast : f;
-        float has = Min1(f) * Min1(g.ImagLast + 1 - f);
-        float im = g.X[r * g.PitchX + g.Bins + j - 1] * has;
-        g.Y[r * g.PitchY + f] = re * re + im * im;
+        long t = Grid.GlobalIndex.Y, k = Grid.GlobalIndex.X;
+        if (k >= g.Bins) return;
+        long re = g.Source[k * 3], im = g.Source[k * 3 + 1];
+        float sign = g.Source[k * 3 + 2];
+        float xr = 0f, xi = 0f;
+        for (long r = 0; r < g.R; r++)
+        {
+            long row = r * g.Plane + t * g.Pitch;
+            float yr = g.Sub[row + re];
+            float yi = sign * g.Sub[row + im];
+            float wr = g.Twiddles[(k * g.R + r) * 2], wi = g.Twiddles[(k * g.R + r) * 2 + 1];
+            xr += wr * yr - wi * yi;
+            xi += wr * yi + wi * yr;
+        }
+        g.Power[t * g.PitchP + k] = xr * xr + xi * xi;
     }
 
-    /// <summary>1 for v ≥ 1, 0 for v ≤ 0.</summary>
-    private static float Min1(long v) => v < 0 ? 0f : v > 1 ? 1f : v;
-
-    private static readonly object PowerKey = new();
-    private static readonly Func<Accelerator, Action<AcceleratorStream, KernelConfig, PowerArgs>> PowerLoad =
-        acc => acc.LoadKernel<PowerArgs>(PowerKernel);
+    private static readonly object CombineKey = new();
+    private static readonly Func<Accelerator, Action<AcceleratorStream, KernelConfig, CombineArgs>> CombineLoad =
+        acc => acc.LoadKernel<CombineArgs>(CombineKernel);
 
     /// <summary>
-    /// power[r, f] = re² + im² from a spectrum row holding the F real parts, then the imaginary parts
-    /// of bins 1 … I (bin 0's is always zero, and so is the Nyquist bin's for even n_fft, so the basis
-    /// leaves them out): F + I columns.
+    /// power[t, k] = |Σ_r W^{rk}·Y_r[k mod M]|² for k &lt; F: the last radix-R step of the FFT fused with
+    /// the power spectrum. sub is [R, frames, C] from <see cref="SubSpectra"/>; twiddles [F, R, 2] holds
+    /// (cos, −sin)(2π·r·k/n_fft); source [F, 3] holds, per k, the columns of Re and Im Y_r[k mod M] and the
+    /// sign of the imaginary part (+1, −1 for the mirrored half, 0 where it is zero); power is [frames, F].
     /// </summary>
-    public static void Power(DeviceContext ctx, TensorView spectrum, TensorView power)
+    public static void CombinePower(DeviceContext ctx, TensorView sub, FrameTable frames, TensorView twiddles, TensorView source, TensorView power)
     {
-        Layout2D.CheckF32(spectrum, "spectrum");
+        Layout2D.CheckF32(sub, "sub");
+        Layout2D.CheckF32(twiddles, "twiddles");
         Layout2D.CheckF32(power, "power");
-        var ls = Layout2D.Of(spectrum, "spectrum");
         var lp = Layout2D.Of(power, "power");
-        long imag = ls.Cols - lp.Cols;
-        if (ls.Rows != lp.Rows || imag < 0 || imag > lp.Cols - 1)
-            throw new ArgumentException($"spectrum {spectrum.Shape} must be [rows, F + I] with I < F for power {power.Shape}");
-        ctx.Kernel(PowerKey, PowerLoad)(ctx.Stream, ElementwiseKernel.RowsConfig(ctx.Accelerator, lp.Rows, lp.Cols),
-            new PowerArgs { X = spectrum.Elements<float>(), Y = power.Elements<float>(), Bins = lp.Cols, ImagLast = imag, PitchX = ls.Pitch, PitchY = lp.Pitch });
+        long r = frames.Decimation;
+        if (sub.Shape.Rank != 3 || sub.Shape[0] != r || sub.Shape[1] != frames.TotalFrames || sub.Strides[2] != 1)
+            throw new ArgumentException($"sub {sub.Shape} must be [{r}, {frames.TotalFrames}, C]");
+        if (lp.Rows != frames.TotalFrames || twiddles.Shape != new Shape(lp.Cols, r, 2))
+            throw new ArgumentException($"power {power.Shape} must be [{frames.TotalFrames}, F] and twiddles {twiddles.Shape} [F, {r}, 2]");
+        if (source.DType != DType.I32 || source.Shape != new Shape(lp.Cols, 3))
+            throw new ArgumentException($"source {source} must be int32 [{lp.Cols}, 3]");
+        ctx.Kernel(CombineKey, CombineLoad)(ctx.Stream, ElementwiseKernel.RowsConfig(ctx.Accelerator, lp.Rows, lp.Cols), new CombineArgs
+        {
+            Sub = sub.Elements<float>(), Twiddles = twiddles.Elements<float>(), Power = power.Elements<float>(), Source = source.Elements<int>(),
+            Bins = lp.Cols, R = r, Pitch = sub.Strides[1], Plane = sub.Strides[0], PitchP = lp.Pitch,
+        });
     }
 
     internal struct ClampArgs

@@ -11,15 +11,18 @@ public sealed record FeatureMatrix(float[] Values, int Rows, int Frames);
 /// <summary>
 /// MFCC and log-mel on the device, computing torchaudio's <c>MFCC</c>/<c>MelSpectrogram</c> (or
 /// Whisper's log-mel) for a batch of clips of any lengths in one pass: the clips are reflect-padded
-/// into one signal; one GEMM over frames read in place does framing, Hann window and DFT; then the
-/// power spectrum, a mel GEMM, the log, the per-clip top_db clamp and a DCT GEMM.
+/// into one signal; frames are read in place as R interleaved sub-sequences whose windowed DFTs are
+/// one batched GEMM, and a radix-R combine gives the power spectrum; then a mel GEMM, the log, the
+/// per-clip top_db clamp and a DCT GEMM.
 /// Create once per options and device (it packs the constant matrices); not thread-safe.
 /// Ownership: dispose it; the returned matrices are plain arrays.
 /// </summary>
 public sealed class AudioFeatureExtractor : IDisposable
 {
     private readonly DeviceContext _ctx;
-    private readonly PackedMatrix _basis;
+    private readonly PackedMatrix _bases;
+    private readonly Tensor _twiddles;
+    private readonly Tensor _sources;
     private readonly PackedMatrix _mel;
     private readonly PackedMatrix? _dct;
 
@@ -29,21 +32,28 @@ public sealed class AudioFeatureExtractor : IDisposable
         options.Validate();
         _ctx = ctx;
         Options = options;
-        int bins = options.NFft / 2 + 1;
-        PackedMatrix? basis = null, mel = null;
+        int bins = options.NFft / 2 + 1, r = AudioMatrices.Decimation(options.NFft), m = options.NFft / r;
+        PackedMatrix? bases = null, mel = null;
+        Tensor? twiddles = null, sources = null;
         try
         {
-            basis = Pack(ctx, AudioMatrices.DftBasis(options.NFft, options.Window), options.NFft, bins + AudioMatrices.ImaginaryBins(options.NFft));
+            bases = Pack(ctx, AudioMatrices.SubBases(options.NFft, options.Window, r), r, m, m / 2 + 1 + AudioMatrices.ImaginaryBins(m));
+            twiddles = Tensor.FromHost<float>(ctx, AudioMatrices.Twiddles(options.NFft, r), new Shape(bins, r, 2));
+            sources = Tensor.FromHost<int>(ctx, AudioMatrices.CombineSources(options.NFft, r), new Shape(bins, 3));
             mel = Pack(ctx, AudioMatrices.MelFilterbank(bins, options.FMin, options.FMax ?? options.SampleRate / 2.0, options.NMels,
-                options.SampleRate, options.Scale, options.Norm), bins, options.NMels);
-            _dct = options.Kind == AudioFeatureKind.Mfcc ? Pack(ctx, AudioMatrices.Dct(options.NMfcc, options.NMels), options.NMels, options.NMfcc) : null;
-            _basis = basis;
+                options.SampleRate, options.Scale, options.Norm), 1, bins, options.NMels);
+            _dct = options.Kind == AudioFeatureKind.Mfcc ? Pack(ctx, AudioMatrices.Dct(options.NMfcc, options.NMels), 1, options.NMels, options.NMfcc) : null;
+            _bases = bases;
+            _twiddles = twiddles;
+            _sources = sources;
             _mel = mel;
         }
         catch
         {
             mel?.Dispose();
-            basis?.Dispose();
+            sources?.Dispose();
+            twiddles?.Dispose();
+            bases?.Dispose();
             throw;
         }
     }
@@ -51,9 +61,9 @@ public sealed class AudioFeatureExtractor : IDisposable
     /// <summary>The options the extractor was made for.</summary>
     public AudioFeatureOptions Options { get; }
 
-    private static PackedMatrix Pack(DeviceContext ctx, float[] matrix, int rows, int cols)
+    private static PackedMatrix Pack(DeviceContext ctx, float[] matrix, int batch, int rows, int cols)
     {
-        using var t = Tensor.FromHost<float>(ctx, matrix, new Shape(rows, cols));
+        using var t = Tensor.FromHost<float>(ctx, matrix, batch == 1 ? new Shape(rows, cols) : new Shape(batch, rows, cols));
         var packed = PackedMatrix.Pack(ctx, t.View, transposed: false);
         ctx.Synchronize();
         return packed;
@@ -90,15 +100,16 @@ public sealed class AudioFeatureExtractor : IDisposable
 
         const int align = GemmKernel.PanelWidth;
         var ctx = _ctx;
-        using var table = FrameTable.Create(ctx, o.NFft, o.HopLength, offsets, frames);
+        int r = AudioMatrices.Decimation(o.NFft);
+        using var table = FrameTable.Create(ctx, o.NFft, o.HopLength, offsets, frames, r);
         long total = table.TotalFrames;
         using var tSignal = Tensor.FromHost<float>(ctx, signal, new Shape(length));
-        using var spectrum = Tensor.Allocate(ctx, DType.F32, new Shape(total, bins + AudioMatrices.ImaginaryBins(o.NFft)), align);
+        using var sub = Tensor.Allocate(ctx, DType.F32, new Shape(r, total, _bases.View.N), align);
         using var power = Tensor.Allocate(ctx, DType.F32, new Shape(total, bins), align);
         using var mel = Tensor.Allocate(ctx, DType.F32, new Shape(total, o.NMels), align);
         using var clipMax = Tensor.Allocate(ctx, DType.F32, new Shape(clips.Count));
-        SpectrogramKernel.Stft(ctx, tSignal.View, table, _basis.View, spectrum.View);
-        SpectrogramKernel.Power(ctx, spectrum.View, power.View);
+        SpectrogramKernel.SubSpectra(ctx, tSignal.View, table, _bases.View, sub.View);
+        SpectrogramKernel.CombinePower(ctx, sub.View, table, _twiddles.View, _sources.View, power.View);
         GemmKernel.Launch(ctx, power.View, _mel.View, mel.View);
         Tensor? coefficients = null;
         try
@@ -128,8 +139,8 @@ public sealed class AudioFeatureExtractor : IDisposable
                 // The device holds [frames, rows]; callers get torchaudio's [rows, frames].
                 var values = new float[rows * frames[c]];
                 for (int f = 0; f < frames[c]; f++)
-                    for (int r = 0; r < rows; r++)
-                        values[r * frames[c] + f] = result[(first + f) * rows + r];
+                    for (int row = 0; row < rows; row++)
+                        values[row * frames[c] + f] = result[(first + f) * rows + row];
                 outputs[c] = new FeatureMatrix(values, rows, frames[c]);
             }
             return outputs;
@@ -156,6 +167,8 @@ public sealed class AudioFeatureExtractor : IDisposable
     {
         _dct?.Dispose();
         _mel.Dispose();
-        _basis.Dispose();
+        _sources.Dispose();
+        _twiddles.Dispose();
+        _bases.Dispose();
     }
 }

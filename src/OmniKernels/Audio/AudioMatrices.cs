@@ -7,30 +7,70 @@ namespace OmniKernels.Audio;
 /// </summary>
 internal static class AudioMatrices
 {
-    /// <summary>Imaginary columns the basis stores: bins 1 … I (bin 0's sine is zero, and so is the Nyquist bin's for even n_fft).</summary>
-    public static int ImaginaryBins(int nFft) => nFft % 2 == 0 ? nFft / 2 - 1 : nFft / 2;
+    /// <summary>Imaginary columns a real DFT of length m stores: bins 1 … I (bin 0's is zero, and so is the Nyquist bin's for even m).</summary>
+    public static int ImaginaryBins(int m) => m % 2 == 0 ? m / 2 - 1 : m / 2;
+
+    /// <summary>Sub-sequences the STFT splits a frame into: 4 when n_fft allows, else 2, else 1.</summary>
+    public static int Decimation(int nFft) => nFft % 4 == 0 && nFft >= 16 ? 4 : nFft % 2 == 0 ? 2 : 1;
 
     /// <summary>
-    /// [n_fft, F + I] row-major, F = n_fft/2 + 1: column f is w[n]·cos(2πfn/n_fft), column F + f − 1
-    /// (f = 1 … I) is −w[n]·sin(2πfn/n_fft), with w the periodic Hann window of win_length centred in n_fft.
+    /// [R, M, C] row-major, M = n_fft/R, C = M/2 + 1 + I: for sub-sequence r (samples R·m + r), column j
+    /// is w[R·m + r]·cos(2πjm/M) and column M/2 + j (j = 1 … I) is −w[R·m + r]·sin(2πjm/M), with w the
+    /// periodic Hann window of win_length centred in n_fft.
     /// </summary>
-    public static float[] DftBasis(int nFft, int winLength)
+    public static float[] SubBases(int nFft, int winLength, int r)
     {
-        int bins = nFft / 2 + 1, imag = ImaginaryBins(nFft), cols = bins + imag, left = (nFft - winLength) / 2;
-        var basis = new float[nFft * cols];
-        for (int n = 0; n < nFft; n++)
-        {
-            int wi = n - left;
-            double w = wi >= 0 && wi < winLength ? 0.5 - 0.5 * Math.Cos(2 * Math.PI * wi / winLength) : 0;
-            for (int f = 0; f < bins; f++)
+        int m = nFft / r, half = m / 2 + 1, imag = ImaginaryBins(m), cols = half + imag, left = (nFft - winLength) / 2;
+        var bases = new float[r * m * cols];
+        for (int q = 0; q < r; q++)
+            for (int i = 0; i < m; i++)
             {
-                // (f·n) mod n_fft keeps the angle small, so cos and sin stay exact for large indices.
-                double angle = 2 * Math.PI * ((long)f * n % nFft) / nFft;
-                basis[n * cols + f] = (float)(w * Math.Cos(angle));
-                if (f >= 1 && f <= imag) basis[n * cols + bins + f - 1] = (float)(-w * Math.Sin(angle));
+                int wi = r * i + q - left;
+                double w = wi >= 0 && wi < winLength ? 0.5 - 0.5 * Math.Cos(2 * Math.PI * wi / winLength) : 0;
+                int row = (q * m + i) * cols;
+                for (int j = 0; j < half; j++)
+                {
+                    // (j·i) mod M keeps the angle small, so cos and sin stay exact.
+                    double angle = 2 * Math.PI * ((long)j * i % m) / m;
+                    bases[row + j] = (float)(w * Math.Cos(angle));
+                    if (j >= 1 && j <= imag) bases[row + half + j - 1] = (float)(-w * Math.Sin(angle));
+                }
             }
+        return bases;
+    }
+
+    /// <summary>
+    /// [F, 3] per output bin k: the stored column of Re Y[k mod M], that of Im Y[k mod M], and the sign
+    /// of the imaginary part: −1 in the mirrored half (Y[M − j] = conj Y[j]), 0 where it is zero.
+    /// </summary>
+    public static int[] CombineSources(int nFft, int r)
+    {
+        int bins = nFft / 2 + 1, m = nFft / r, half = m / 2, imag = ImaginaryBins(m);
+        var source = new int[bins * 3];
+        for (int k = 0; k < bins; k++)
+        {
+            int j = k % m, jj = j > half ? m - j : j;
+            bool hasImag = jj >= 1 && jj <= imag;
+            source[k * 3] = jj;
+            source[k * 3 + 1] = hasImag ? half + jj : 0;
+            source[k * 3 + 2] = hasImag ? (j > half ? -1 : 1) : 0;
         }
-        return basis;
+        return source;
+    }
+
+    /// <summary>[F, R, 2]: (cos, −sin)(2π·r·k/n_fft), the twiddles of the radix-R combine.</summary>
+    public static float[] Twiddles(int nFft, int r)
+    {
+        int bins = nFft / 2 + 1;
+        var t = new float[bins * r * 2];
+        for (int k = 0; k < bins; k++)
+            for (int q = 0; q < r; q++)
+            {
+                double angle = 2 * Math.PI * ((long)q * k % nFft) / nFft;
+                t[(k * r + q) * 2] = (float)Math.Cos(angle);
+                t[(k * r + q) * 2 + 1] = (float)-Math.Sin(angle);
+            }
+        return t;
     }
 
     /// <summary>[F, n_mels] row-major triangular filters, as torchaudio's <c>melscale_fbanks</c>.</summary>
