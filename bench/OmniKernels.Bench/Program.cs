@@ -19,12 +19,57 @@ public static class Program
     {
         var summaries = BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args, BenchSetup.Config());
         foreach (var s in summaries.Where(s => s.Reports.Any(r => r.BenchmarkCase.Descriptor.Type == typeof(GemmBenchmarks))))
+            Write(s, "gemm-summary.md", GemmTable(s));
+        foreach (var s in summaries.Where(s => s.Reports.Any(r => r.BenchmarkCase.Descriptor.Type == typeof(FrontEndBenchmarks))))
+            Write(s, "frontend-summary.md", FrontEndTable(s));
+    }
+
+    private static void Write(Summary s, string name, string text)
+    {
+        var path = Path.Combine(s.ResultsDirectoryPath, name);
+        File.WriteAllText(path, text);
+        Console.WriteLine($"summary: {path}");
+        Console.WriteLine(text);
+    }
+
+    /// <summary>MFCC as a real-time factor next to torchaudio (timed now by its script, same clips and threads); patch embedding as a fraction of the GEMM.</summary>
+    private static string FrontEndTable(Summary s)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        double Ms(string method, string job) => s.Reports.First(r => r.BenchmarkCase.Descriptor.WorkloadMethod.Name == method && r.BenchmarkCase.Job.Id == job)
+            .ResultStatistics!.Median / 1e6;
+        double audioSeconds = FrontEndBenchmarks.Clips * FrontEndBenchmarks.ClipSamples / 16000.0;
+        double patchFlops = 2.0 * 8 * 196 * 768 * 768;
+        var sb = new StringBuilder();
+        sb.AppendLine("| threads | ILGPU MFCC | real-time factor | torchaudio 0.13 MFCC | real-time factor | ratio | patch embedding | GEMM same size | patch / GEMM |");
+        sb.AppendLine("|---|---|---|---|---|---|---|---|---|");
+        foreach (var job in new[] { "1T", "2T" })
         {
-            var path = Path.Combine(s.ResultsDirectoryPath, "gemm-summary.md");
-            File.WriteAllText(path, GemmTable(s));
-            Console.WriteLine($"GEMM summary: {path}");
-            Console.WriteLine(File.ReadAllText(path));
+            int threads = int.Parse(job.TrimEnd('T'), inv);
+            double mfcc = Ms(nameof(FrontEndBenchmarks.Mfcc), job), patch = Ms(nameof(FrontEndBenchmarks.PatchEmbed), job), gemm = Ms(nameof(FrontEndBenchmarks.Gemm), job);
+            double peer = TorchaudioMs(threads);
+            sb.AppendLine(string.Create(inv,
+                $"| {threads} | {mfcc:F2} ms | {audioSeconds / (mfcc / 1e3):F0}× | {peer:F2} ms | {audioSeconds / (peer / 1e3):F0}× | {peer / mfcc:F2}× | {patch:F2} ms, {patchFlops / patch / 1e6:F0} GFLOP/s | {gemm:F2} ms, {patchFlops / gemm / 1e6:F0} GFLOP/s | {gemm / patch:P0} |"));
         }
+        return sb.ToString();
+    }
+
+    private static double TorchaudioMs(int threads)
+    {
+        var script = Path.Combine(BenchSetup.RepoRoot(), "tools", "bench_torchaudio_mfcc.py");
+        var psi = new System.Diagnostics.ProcessStartInfo("/usr/bin/python3") { RedirectStandardOutput = true, RedirectStandardError = true };
+        psi.ArgumentList.Add(script);
+        psi.ArgumentList.Add(FrontEndBenchmarks.ClipsPath);
+        psi.ArgumentList.Add(threads.ToString(CultureInfo.InvariantCulture));
+        using var p = System.Diagnostics.Process.Start(psi)!;
+        string output = p.StandardOutput.ReadToEnd();
+        string error = p.StandardError.ReadToEnd();
+        p.WaitForExit();
+        if (p.ExitCode != 0)
+            throw new InvalidOperationException($"{script} failed ({p.ExitCode}); it needs Debian's python3-torchaudio and libopenblas0-openmp: {error}");
+        Console.WriteLine(output.Trim());
+        var field = output.Split(' ').First(f => f.StartsWith("median_ms=", StringComparison.Ordinal));
+        return double.Parse(field["median_ms=".Length..], CultureInfo.InvariantCulture);
     }
 
     private static string GemmTable(Summary s)
