@@ -1,7 +1,9 @@
 using System.CommandLine;
 using System.Globalization;
 using OmniKernels.Audio;
+using OmniKernels.Images;
 using OmniKernels.IO;
+using OmniKernels.Kernels;
 using OmniKernels.Ops;
 
 namespace OmniKernels.Cli;
@@ -38,8 +40,9 @@ public static class Program
         check.SetAction(r => RunSelfCheck(r.GetValue(device), r.GetValue(size), stdout, stderr));
 
         var mfcc = MfccCommand(device, stdout, stderr);
+        var preprocess = PreprocessCommand(device, stdout, stderr);
 
-        var root = new RootCommand("OmniKernels: ILGPU kernels for omni-modal inference") { devices, op, ops, check, mfcc };
+        var root = new RootCommand("OmniKernels: ILGPU kernels for omni-modal inference") { devices, op, ops, check, mfcc, preprocess };
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)
         {
@@ -137,6 +140,93 @@ public static class Program
                 return 2;
             }
             o.WriteLine($"wrote {outPath} ({features.Rows}x{features.Frames}, float32)");
+            return 0;
+        });
+        return command;
+    }
+
+    private static Command PreprocessCommand(Option<string?> device, TextWriter o, TextWriter err)
+    {
+        var image = new Option<string>("--image") { Description = "PNG, JPEG, BMP, GIF or TGA", Required = true };
+        var output = new Option<string>("--out") { Description = "output .npy, float32 [C, crop, crop]", Required = true };
+        var size = new Option<int?>("--size") { Description = "shortest side after resizing (default with --clip: 224)" };
+        var crop = new Option<int?>("--crop") { Description = "centre crop (default: --size)" };
+        var mean = new Option<float[]>("--mean") { Description = "per-channel mean (with --std)", AllowMultipleArgumentsPerToken = true };
+        var std = new Option<float[]>("--std") { Description = "per-channel std (with --mean)", AllowMultipleArgumentsPerToken = true };
+        var filter = new Option<string>("--filter") { Description = "bicubic or bilinear (Pillow's)", DefaultValueFactory = _ => "bicubic" };
+        var channels = new Option<int>("--channels") { Description = "1 (gray), 3 (RGB) or 4 (RGBA)", DefaultValueFactory = _ => 3 };
+        var clip = new Option<bool>("--clip") { Description = "CLIP's preprocessing: 224, bicubic, CLIP's mean and std" };
+        var command = new Command("preprocess", "Decode an image and, on the device, resize its shortest side, centre-crop, rescale and normalize")
+        {
+            image, output, size, crop, mean, std, filter, channels, clip, device,
+        };
+        command.SetAction(r =>
+        {
+            string outPath = r.GetValue(output)!;
+            ImagePreprocessOptions options;
+            Images.DecodedImage decoded;
+            DeviceKind kind;
+            try
+            {
+                kind = DeviceKinds.Resolve(r.GetValue(device));
+                if (kind == DeviceKind.Reference) throw new ArgumentException("preprocess has no float64 reference device; its reference is Pillow (tools/make_image_vectors.py)");
+                var m = r.GetValue(mean);
+                var sd = r.GetValue(std);
+                if ((m is { Length: > 0 }) != (sd is { Length: > 0 })) throw new ArgumentException("--mean and --std go together");
+                var resize = r.GetValue(filter)!.ToLowerInvariant() switch
+                {
+                    "bicubic" => ResizeFilter.Bicubic,
+                    "bilinear" => ResizeFilter.Bilinear,
+                    var f => throw new ArgumentException($"--filter {f}: expected bicubic or bilinear"),
+                };
+                if (r.GetValue(clip))
+                {
+                    var preset = ClipPreset.Options();
+                    int side = r.GetValue(size) ?? preset.Size;
+                    options = preset with { Size = side, Crop = r.GetValue(crop) ?? side };
+                }
+                else
+                {
+                    int side = r.GetValue(size) ?? throw new ArgumentException("--size is required without --clip");
+                    options = new ImagePreprocessOptions(side, r.GetValue(crop) ?? side, resize,
+                        m is { Length: > 0 } ? m : null, sd is { Length: > 0 } ? sd : null);
+                }
+                if (!Directory.Exists(Path.GetDirectoryName(Path.GetFullPath(outPath))))
+                    throw new ArgumentException($"--out {outPath}: directory does not exist");
+                decoded = ImageFile.Read(r.GetValue(image)!, r.GetValue(channels));
+            }
+            catch (Exception e) when (e is ArgumentException or ImageFormatException)
+            {
+                err.WriteLine($"omni preprocess: {e.Message}");
+                return 2;
+            }
+            float[] pixels;
+            try
+            {
+                using var ctx = DeviceContext.Create(kind);
+                using var pre = ImagePreprocessor.Create(ctx, options);
+                pixels = pre.RunToHost(decoded);
+            }
+            catch (ArgumentException e)
+            {
+                err.WriteLine($"omni preprocess: {e.Message}");
+                return 2;
+            }
+            catch (Exception e)
+            {
+                err.WriteLine($"omni preprocess: failed on the device: {e.Message}");
+                return 3;
+            }
+            try
+            {
+                NpyFile.Write(outPath, new NpyArray(NpyDType.Float32, [decoded.Channels, options.Crop, options.Crop], pixels));
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                err.WriteLine($"omni preprocess: cannot write {outPath}: {e.Message}");
+                return 2;
+            }
+            o.WriteLine($"wrote {outPath} ({decoded.Channels}x{options.Crop}x{options.Crop}, float32)");
             return 0;
         });
         return command;

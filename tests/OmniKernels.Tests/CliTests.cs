@@ -205,6 +205,82 @@ public sealed class CliTests
         ParityCheck.AssertClose(got.ToFloat32("tokens"), (double[])expected.Data, 1e-5, "patch-embed vs torch");
     }
 
+    [TestCase("holdout_speech_22k", "mfcc_default", new string[0], TestName = "mfcc_default_holdout_speech_22k_resampled")]
+    [TestCase("holdout_mix_16k", "mfcc_default", new string[0], TestName = "mfcc_default_holdout_mix_16k")]
+    [TestCase("holdout_speech_22k", "mfcc_small", new[] { "--n-mfcc", "20", "--n-mels", "40", "--hop", "160", "--log-mels" }, TestName = "mfcc_small_log_mels_holdout_speech_22k")]
+    [TestCase("holdout_mix_16k", "mfcc_small", new[] { "--n-mfcc", "20", "--n-mels", "40", "--hop", "160", "--log-mels" }, TestName = "mfcc_small_log_mels_holdout_mix_16k")]
+    [TestCase("holdout_mix_16k", "logmel_whisper", new[] { "--log-mel-whisper" }, TestName = "logmel_whisper_holdout_mix_16k")]
+    public void Mfcc_MatchesTorchaudioOnHeldOutClips(string clip, string config, string[] options)
+    {
+        // Clips only these end-to-end tests read; vectors from torchaudio 0.13 (tools/make_audio_vectors.py).
+        string V(string name) => Path.Combine(TestContext.CurrentContext.TestDirectory, "vectors", "audio", name);
+        string output = Path.Combine(_dir, "features.npy");
+        var (code, _, stderr) = Omni(["mfcc", "--wav", V(clip + ".wav"), "--out", output, .. options]);
+        Assert.That(code, Is.EqualTo(0), $"exit code; stderr: {stderr}");
+        var expected = NpyFile.Read(V($"{clip}_{config}.npy"));
+        var got = NpyFile.Read(output);
+        Assert.That(got.Shape, Is.EqualTo(expected.Shape));
+        ParityCheck.AssertClose(got.ToFloat32("features"), (double[])expected.Data, 1e-4, $"omni mfcc {clip} {config}");
+    }
+
+    [TestCase("corrupt", "RIFF", TestName = "mfcc_bad_wav_corrupt")]
+    [TestCase("empty", "no samples", TestName = "mfcc_bad_wav_empty_clip")]
+    [TestCase("short", "samples", TestName = "mfcc_bad_wav_too_short")]
+    [TestCase("scale", "mel-scale", TestName = "mfcc_bad_option_mel_scale")]
+    [TestCase("nmfcc", "n_mfcc", TestName = "mfcc_bad_option_n_mfcc_above_n_mels")]
+    public void Mfcc_BadInput_ExitsTwo_WritesNothing(string kind, string mention)
+    {
+        string wav = Path.Combine(_dir, "in.wav"), output = Path.Combine(_dir, "out.npy");
+        static byte[] Wav(short[] samples)
+        {
+            using var ms = new MemoryStream();
+            using var w = new BinaryWriter(ms);
+            w.Write("RIFF"u8); w.Write(36 + samples.Length * 2); w.Write("WAVEfmt "u8); w.Write(16); w.Write((short)1); w.Write((short)1);
+            w.Write(16000); w.Write(32000); w.Write((short)2); w.Write((short)16); w.Write("data"u8); w.Write(samples.Length * 2);
+            foreach (var x in samples) w.Write(x);
+            return ms.ToArray();
+        }
+        var rng = new Random(9);
+        short[] Noise(int n) => Enumerable.Range(0, n).Select(_ => (short)rng.Next(-3000, 3000)).ToArray();
+        File.WriteAllBytes(wav, kind switch
+        {
+            "corrupt" => Enumerable.Range(0, 200).Select(_ => (byte)rng.Next(256)).ToArray(),
+            "empty" => Wav([]),
+            "short" => Wav(Noise(150)),
+            _ => Wav(Noise(8000)),
+        });
+        string[] extra = kind switch { "scale" => ["--mel-scale", "bark"], "nmfcc" => ["--n-mfcc", "60", "--n-mels", "40"], _ => [] };
+        var (code, _, stderr) = Omni(["mfcc", "--wav", wav, "--out", output, .. extra]);
+        Assert.That(code, Is.EqualTo(2), $"stderr: {stderr}");
+        Assert.That(Lines(stderr), Has.Length.EqualTo(1));
+        Assert.That(stderr, Does.Contain(mention));
+        Assert.That(File.Exists(output), Is.False);
+    }
+
+    [TestCase(false, TestName = "preprocess_clip_matches_pillow_rgb61x47_png")]
+    [TestCase(true, TestName = "preprocess_bad_image_truncated_jpeg_exits_two")]
+    public void Preprocess_MatchesPillowVectors(bool truncated)
+    {
+        // Vectors from tools/make_image_vectors.py: image files stored as raw bytes, and Pillow + NumPy outputs.
+        string V(string name) => Path.Combine(TestContext.CurrentContext.TestDirectory, "vectors", $"image_{name}.npy");
+        var bytes = System.Runtime.InteropServices.MemoryMarshal.Cast<sbyte, byte>((sbyte[])NpyFile.Read(V(truncated ? "truncated_jpg_file" : "rgb61x47_png_file")).Data).ToArray();
+        string image = Path.Combine(_dir, truncated ? "in.jpg" : "in.png"), output = Path.Combine(_dir, "pixels.npy");
+        File.WriteAllBytes(image, bytes);
+        var (code, _, stderr) = Omni(["preprocess", "--image", image, "--clip", "--size", "32", "--crop", "28", "--out", output]);
+        if (truncated)
+        {
+            Assert.That(code, Is.EqualTo(2), $"stderr: {stderr}");
+            Assert.That(stderr, Does.Contain(image));
+            Assert.That(File.Exists(output), Is.False);
+            return;
+        }
+        Assert.That(code, Is.EqualTo(0), $"exit code; stderr: {stderr}");
+        var expected = NpyFile.Read(V("rgb61x47_s32c28_bicubic_tv"));
+        var got = NpyFile.Read(output);
+        Assert.That(got.Shape, Is.EqualTo(expected.Shape));
+        Assert.That(got.ToFloat32("pixels"), Is.EqualTo(expected.ToFloat32("expected")).Within(1e-6f));
+    }
+
     // ---- bad input ----------------------------------------------------------------------------------------
 
     /// <summary>Argument templates ({in}: the shared input folder, {out}: the output file) and a word stderr must name.</summary>
