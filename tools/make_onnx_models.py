@@ -16,8 +16,24 @@ And attention models, for the shapes in ATTENTION (name: batch B, heads H, seque
 Each has one output, "output", shaped like its query.
 
 Run with Debian's python3-onnx:  /usr/bin/python3 tools/make_onnx_models.py
+
+With --int8-dir DIR it writes instead, into DIR only (the weights are too big to commit, so the
+INT8 benchmark makes them when it first runs), for each Linear shape M x K x N in LINEAR_SHAPES:
+  lin_{m}x{k}x{n}_fp32.onnx  y = x @ W: MatMul, input x float32 [M, K], W a float32 [K, N] initializer
+  lin_{m}x{k}x{n}_int8.onnx  ONNX Runtime's dynamic quantization of that MatMul:
+                             DynamicQuantizeLinear(x) -> xq uint8, x_scale, x_zp;
+                             MatMulInteger(xq, Wq int8 [K, N], x_zp, Wzp int8 0) -> int32;
+                             Cast to float; Mul by x_scale * W_scale (per-tensor symmetric,
+                             W_scale = max|W| / 127), the pattern ORT fuses into DynamicQuantizeMatMul
+  lin_{m}x{k}x{n}_w.npy      the same fp32 W transposed to [N, K] (PyTorch Linear's layout)
+Both models have one input "x" and one output "y", float32 [M, N]. Files appear whole or not at
+all (written to a temporary name, then renamed).
+
+  /usr/bin/python3 tools/make_onnx_models.py --int8-dir DIR
 """
 
+import argparse
+import os
 from pathlib import Path
 
 import numpy as np
@@ -97,7 +113,88 @@ def sdpa_graph(name: str, b: int, h: int, s: int, d: int, mask: bool) -> onnx.Gr
     return helper.make_graph(nodes, name, inputs, [tensor("output", heads)], initializer=[scale])
 
 
-def main() -> None:
+# (M, K, N) of the Linear layers the INT8 benchmark compares: one token through a ViT-B MLP
+# up-projection, one token through a 4096-wide LLM projection, and a whole ViT-B/16 sequence.
+LINEAR_SHAPES = ((1, 768, 3072), (1, 4096, 4096), (197, 768, 3072))
+INT8_MAX = 127
+
+
+def linear_name(m: int, k: int, n: int) -> str:
+    return f"lin_{m}x{k}x{n}"
+
+
+def linear_weight(k: int, n: int) -> np.ndarray:
+    """The fp32 W [K, N] of a Linear shape, deterministic."""
+    return np.random.default_rng(k * 1000 + n).standard_normal((k, n)).astype(np.float32) * 0.05
+
+
+def linear_fp32_graph(name: str, m: int, w: np.ndarray) -> onnx.GraphProto:
+    k, n = w.shape
+    node = helper.make_node("MatMul", ["x", "W"], ["y"])
+    return helper.make_graph(
+        [node], name, [tensor("x", [m, k])], [tensor("y", [m, n])],
+        initializer=[numpy_helper.from_array(w, name="W")],
+    )
+
+
+def linear_int8_graph(name: str, m: int, w: np.ndarray) -> onnx.GraphProto:
+    """What onnxruntime.quantization.quantize_dynamic makes of a MatMul with a weight initializer
+    (per-tensor, symmetric int8 weights, uint8 activations)."""
+    k, n = w.shape
+    w_scale = np.float32(np.abs(w).max() / INT8_MAX)
+    wq = np.clip(np.round(w / w_scale), -INT8_MAX, INT8_MAX).astype(np.int8)
+    initializers = [
+        numpy_helper.from_array(wq, name="W_quantized"),
+        numpy_helper.from_array(np.array(0, dtype=np.int8), name="W_zero_point"),
+        numpy_helper.from_array(np.array(w_scale, dtype=np.float32), name="W_scale"),
+    ]
+    nodes = [
+        helper.make_node("DynamicQuantizeLinear", ["x"], ["x_quantized", "x_scale", "x_zero_point"]),
+        helper.make_node("MatMulInteger", ["x_quantized", "W_quantized", "x_zero_point", "W_zero_point"],
+                         ["y_int32"]),
+        helper.make_node("Cast", ["y_int32"], ["y_unscaled"], to=TensorProto.FLOAT),
+        helper.make_node("Mul", ["x_scale", "W_scale"], ["y_scale"]),
+        helper.make_node("Mul", ["y_unscaled", "y_scale"], ["y"]),
+    ]
+    return helper.make_graph(nodes, name, [tensor("x", [m, k])], [tensor("y", [m, n])],
+                             initializer=initializers)
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+    print(f"wrote {path} ({len(data)} bytes)")
+
+
+def save_model_atomically(graph: onnx.GraphProto, path: Path) -> None:
+    model = helper.make_model(
+        graph,
+        opset_imports=[helper.make_opsetid("", OPSET)],
+        producer_name="OmniKernels tools/make_onnx_models.py",
+    )
+    model.ir_version = IR_VERSION
+    onnx.checker.check_model(model)
+    write_atomically(path, model.SerializeToString())
+
+
+def write_int8_models(out_dir: Path) -> None:
+    """The lin_* models and weights for every shape in LINEAR_SHAPES, into out_dir."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for m, k, n in LINEAR_SHAPES:
+        name = linear_name(m, k, n)
+        w = linear_weight(k, n)
+        save_model_atomically(linear_fp32_graph(f"{name}_fp32", m, w), out_dir / f"{name}_fp32.onnx")
+        save_model_atomically(linear_int8_graph(f"{name}_int8", m, w), out_dir / f"{name}_int8.onnx")
+        npy = out_dir / f"{name}_w.npy"
+        tmp = npy.with_name(npy.name + ".tmp")
+        with tmp.open("wb") as f:  # a file object, so np.save appends no ".npy" to the temporary name
+            np.save(f, np.ascontiguousarray(w.T))
+        os.replace(tmp, npy)
+        print(f"wrote {npy} ({npy.stat().st_size} bytes)")
+
+
+def write_committed_models() -> None:
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     for n in SIZES:
         node = helper.make_node("MatMul", ["A", "B"], ["C"])
@@ -128,6 +225,18 @@ def main() -> None:
                        OUT_DIR / f"mha_{name}{suffix}.onnx", contrib=True)
             save_model(sdpa_graph(f"sdpa_{name}{suffix}", b, h, s, d, mask),
                        OUT_DIR / f"sdpa_{name}{suffix}.onnx")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--int8-dir", type=Path, metavar="DIR",
+                        help="write the lin_* fp32/INT8 Linear models and weights into DIR "
+                             "(instead of the committed models in bench/models)")
+    args = parser.parse_args()
+    if args.int8_dir is not None:
+        write_int8_models(args.int8_dir)
+    else:
+        write_committed_models()
 
 
 if __name__ == "__main__":

@@ -313,20 +313,20 @@ public static class Program
             return 2;
         }
 
-        float[] result;
+        NpyArray result;
         string where;
         try
         {
             if (kind == DeviceKind.Reference)
             {
-                result = bound.RunReference().Select(v => (float)v).ToArray();
-                where = "reference (float64)";
+                result = ToNpy(bound, bound.OutputType == DType.F32 ? bound.RunReference().Select(v => (float)v).ToArray() : bound.RunReferenceIntegers());
+                where = "reference (float64, exact integers)";
             }
             else
             {
                 using var ctx = DeviceContext.Create(kind);
                 if (ctx.Kind == DeviceKind.Cpu && kind == DeviceKind.Auto) err.WriteLine(DeviceCatalog.EmulatorWarning);
-                result = bound.RunDevice(ctx);
+                result = ToNpy(bound, bound.OutputType == DType.F32 ? bound.RunDevice(ctx) : bound.RunDeviceIntegers(ctx));
                 where = ctx.Entry.ToString();
             }
         }
@@ -342,16 +342,30 @@ public static class Program
         }
         try
         {
-            NpyFile.Write(output, new NpyArray(NpyDType.Float32, bound.OutputShape, result));
+            foreach (var (path, _, _) in bound.SideOutputs)
+                if (!Directory.Exists(Path.GetDirectoryName(Path.GetFullPath(path))) || Directory.Exists(path))
+                    throw new IOException($"{path}: not a writable file path");
+            NpyFile.Write(output, result);
+            foreach (var (path, data, shape) in bound.SideOutputs)
+                NpyFile.Write(path, new NpyArray(NpyDType.Float32, shape, data));
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            err.WriteLine($"omni op: cannot write {output}: {e.Message}");
+            err.WriteLine($"omni op: cannot write: {e.Message}");
             return 2;
         }
-        o.WriteLine($"{name} on {where}: wrote {output} ({string.Join("x", bound.OutputShape)}, float32)");
+        o.WriteLine($"{name} on {where}: wrote {output} ({string.Join("x", bound.OutputShape)}, {result.DType.ToString().ToLowerInvariant()})"
+            + string.Concat(bound.SideOutputs.Select(x => $" and {x.Path}")));
         return 0;
     }
+
+    private static NpyArray ToNpy(BoundOp bound, Array values) => bound.OutputType switch
+    {
+        DType.F32 => new NpyArray(NpyDType.Float32, bound.OutputShape, values),
+        DType.I8 => new NpyArray(NpyDType.Int8, bound.OutputShape, ((int[])values).Select(v => (sbyte)v).ToArray()),
+        DType.I32 => new NpyArray(NpyDType.Int32, bound.OutputShape, values),
+        _ => throw new NotSupportedException($"output type {bound.OutputType}"),
+    };
 
     private static HostTensor ToHost(NpyArray a, string name)
     {

@@ -190,6 +190,31 @@ public static class ReferenceOps
         }
     }
 
+    /// <summary>destination[m, n] = Σ_k a[m, k]·w[n, k], exactly in 64-bit integers (w as [N, K], a Linear weight).</summary>
+    public static void MatMulInt8(ReadOnlySpan<sbyte> a, ReadOnlySpan<sbyte> w, int m, int k, int n, Span<long> destination)
+    {
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++)
+            {
+                long s = 0;
+                for (int q = 0; q < k; q++) s += (long)a[i * k + q] * w[j * k + q];
+                destination[i * n + j] = s;
+            }
+    }
+
+    /// <summary>Symmetric per-row int8 quantization in double: scale = max|x| / 127, q = round-half-even(x / scale).</summary>
+    public static void QuantizeRows(ReadOnlySpan<float> x, int cols, Span<int> q, Span<double> scales)
+    {
+        for (int r = 0; r < x.Length / cols; r++)
+        {
+            double max = 0;
+            for (int c = 0; c < cols; c++) max = Math.Max(max, Math.Abs((double)x[r * cols + c]));
+            scales[r] = max / 127;
+            for (int c = 0; c < cols; c++)
+                q[r * cols + c] = max == 0 ? 0 : (int)Math.Clamp(Math.Round(x[r * cols + c] * (127 / max), MidpointRounding.ToEven), -127, 127);
+        }
+    }
+
     /// <summary>One activation in double.</summary>
     public static double Activate(RefActivation activation, double x) => activation switch
     {

@@ -281,6 +281,53 @@ public sealed class CliTests
         Assert.That(got.ToFloat32("pixels"), Is.EqualTo(expected.ToFloat32("expected")).Within(1e-6f));
     }
 
+    [TestCase(1, 4096, 4096, TestName = "matmul_int8_raw_gemv_1x4096x4096_equals_numpy_int32")]
+    [TestCase(197, 768, 300, TestName = "matmul_int8_raw_197x768x300_equals_numpy_int32")]
+    public void MatMulInt8Raw_EqualsNumpyInt32(int m, int k, int n)
+    {
+        string output = Path.Combine(_dir, "c.npy");
+        NumPy.Run("""
+            d, m, k, n = sys.argv[1], *map(int, sys.argv[2:5])
+            rng = np.random.default_rng(m + k + n)
+            np.save(d + '/a.npy', rng.integers(-127, 128, (m, k), dtype=np.int8))
+            np.save(d + '/w.npy', rng.integers(-127, 128, (n, k), dtype=np.int8))
+            """, _dir, m.ToString(CultureInfo.InvariantCulture), k.ToString(CultureInfo.InvariantCulture), n.ToString(CultureInfo.InvariantCulture));
+        var (code, _, stderr) = Omni(["op", "matmul-int8", "--in", $"a={_dir}/a.npy", "--in", $"w={_dir}/w.npy", "--param", "raw=true", "--out", output]);
+        Assert.That(code, Is.EqualTo(0), $"exit code; stderr: {stderr}");
+        var report = NumPy.Run("""
+            d = sys.argv[1]
+            ref = np.load(d + '/a.npy').astype(np.int32) @ np.load(d + '/w.npy').astype(np.int32).T
+            c = np.load(d + '/c.npy')
+            print('dtype', c.dtype)
+            print('equal', bool(c.shape == ref.shape and np.array_equal(c, ref)))
+            """, _dir);
+        var fields = Lines(report).Select(l => l.Split(' ', 2)).ToDictionary(p => p[0], p => p[1]);
+        Assert.That(fields["dtype"], Is.EqualTo("int32"));
+        Assert.That(fields["equal"], Is.EqualTo("True"), "omni op matmul-int8 raw=true against NumPy's int32 matmul");
+    }
+
+    [Test]
+    public void Quantize_WritesInt8ValuesAndScales()
+    {
+        string output = Path.Combine(_dir, "q.npy"), scales = Path.Combine(_dir, "s.npy");
+        NumPy.Run("np.save(sys.argv[1] + '/x.npy', np.random.default_rng(3).standard_normal((7, 50)).astype(np.float32))", _dir);
+        var (code, _, stderr) = Omni(["op", "quantize", "--in", $"x={_dir}/x.npy", "--out", output, "--param", $"scales_out={scales}"]);
+        Assert.That(code, Is.EqualTo(0), $"stderr: {stderr}");
+        var report = NumPy.Run("""
+            d = sys.argv[1]
+            x, q, s = np.load(d + '/x.npy').astype(np.float64), np.load(d + '/q.npy'), np.load(d + '/s.npy')
+            ref_s = np.abs(x).max(1) / 127
+            ref_q = np.clip(np.rint(x / ref_s[:, None]), -127, 127)
+            print('dtype', q.dtype, s.dtype)
+            print('steps', int(np.abs(q.astype(np.int32) - ref_q).max()))
+            print('scales', repr(float(np.abs(s - ref_s).max() / ref_s.max())))
+            """, _dir);
+        var fields = Lines(report).Select(l => l.Split(' ', 2)).ToDictionary(p => p[0], p => p[1]);
+        Assert.That(fields["dtype"], Is.EqualTo("int8 float32"));
+        Assert.That(int.Parse(fields["steps"], CultureInfo.InvariantCulture), Is.LessThanOrEqualTo(1));
+        Assert.That(double.Parse(fields["scales"], CultureInfo.InvariantCulture), Is.LessThan(1e-6));
+    }
+
     // ---- bad input ----------------------------------------------------------------------------------------
 
     /// <summary>Argument templates ({in}: the shared input folder, {out}: the output file) and a word stderr must name.</summary>

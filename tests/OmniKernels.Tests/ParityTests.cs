@@ -43,6 +43,12 @@ public sealed class ParityTests
         return inputs;
     };
 
+    private static HostTensor Int8Tensor(int seed, params long[] shape)
+    {
+        var rng = new Random(seed);
+        return new HostTensor(shape, Enumerable.Range(0, (int)shape.Aggregate(1L, (a, b) => a * b)).Select(_ => rng.Next(-127, 128)).ToArray());
+    }
+
     public static IEnumerable<ParityCase> Cases()
     {
         const double gemm = 1e-5, pointwise = 1e-6, norm = 1e-5;
@@ -87,6 +93,18 @@ public sealed class ParityTests
         yield return new("patch_embed_b3_c2_8x12_p4_d20_pos_no_cls", "patch-embed",
             In(("image", [3, 2, 8, 12]), ("weight", [20, 2, 4, 4]), ("bias", [20]), ("pos", [6, 20])), P(), gemm);
 
+        // Integer outputs: tolerance is the largest allowed difference in steps (0: exact).
+        yield return new("quantize_5x37", "quantize", In(("x", [5, 37])), P(), 1);
+        yield return new("matmul_int8_raw_13x37x29", "matmul-int8", () => new() { ["a"] = Int8Tensor(1, 13, 37), ["w"] = Int8Tensor(2, 29, 37) }, P("raw=true"), 0);
+        // fp32 out: the reference uses the dequantized weights and unquantized x, so the gap is the activation quantization.
+        yield return new("matmul_int8_13x96x29_bias_gelu", "matmul-int8", () =>
+        {
+            var d = In(("x", [13, 96]), ("bias", [29]))();
+            d["w"] = Int8Tensor(3, 29, 96);
+            d["scales"] = new HostTensor([29], RandomInputs.Uniform(4, 29, 0.001f, 0.01f));
+            return d;
+        }, P("activation=gelu"), 2e-2);
+
         yield return new("matmul_300x517x211", "matmul", In(("a", [300, 517]), ("b", [517, 211])), P(), gemm, Large: true);
         yield return new("matmul_197x768x1000_linear_bias_gelu_residual", "matmul",
             In(("a", [197, 768]), ("b", [1000, 768]), ("bias", [1000]), ("residual", [197, 1000])), P("transpose_b=true", "activation=gelu"), gemm, Large: true);
@@ -108,7 +126,7 @@ public sealed class ParityTests
     public static IEnumerable<TestCaseData> Matrix() =>
         from backend in Backends.Names
         from c in Cases()
-        where !(c.Large && Backends.IsEmulator(backend))
+        where !(c.Large && Backends.IsEmulator(backend)) && c.Bind().OutputType == DType.F32
         select new TestCaseData(backend, c).SetName($"{backend}/{c.Name}");
 
     [TestCaseSource(nameof(Matrix))]
@@ -119,6 +137,24 @@ public sealed class ParityTests
         var reference = op.RunReference();
         var output = op.RunDevice(ctx);
         ParityCheck.AssertClose(output, reference, c.Tolerance, $"{backend}/{c.Name}");
+    }
+
+    public static IEnumerable<TestCaseData> IntegerMatrix() =>
+        from backend in Backends.Names
+        from c in Cases()
+        where !(c.Large && Backends.IsEmulator(backend)) && c.Bind().OutputType != DType.F32
+        select new TestCaseData(backend, c).SetName($"{backend}/{c.Name}");
+
+    [TestCaseSource(nameof(IntegerMatrix))]
+    public void IntegerOpsMatchReference(string backend, ParityCase c)
+    {
+        var op = c.Bind();
+        var got = op.RunDeviceIntegers(Backends.Get(backend));
+        var expected = op.RunReferenceIntegers();
+        Assert.That(got, Has.Length.EqualTo(expected.Length));
+        int worst = got.Zip(expected).Max(p => Math.Abs(p.First - p.Second));
+        TestContext.Out.WriteLine($"{backend}/{c.Name}: largest difference {worst} step(s)");
+        Assert.That(worst, Is.LessThanOrEqualTo((int)c.Tolerance));
     }
 
     [Test]

@@ -18,6 +18,8 @@ public static class OpCatalog
         new BinaryOp(add: false),
         new AttentionOp(),
         new PatchEmbedOp(),
+        new QuantizeOp(),
+        new MatMulInt8Op(),
     ];
 
     /// <summary>The op called <paramref name="name"/>, or an error listing the known ones.</summary>

@@ -71,4 +71,16 @@ public abstract class BoundOp
 
     /// <summary>The float64 reference result.</summary>
     public abstract double[] RunReference();
+
+    /// <summary>Element type of the output: F32 for most ops; I8 or I32 for integer ops, which run through the *Integers methods.</summary>
+    public virtual DType OutputType => DType.F32;
+
+    /// <summary>The device result of an integer op (I8 or I32 values as int).</summary>
+    public virtual int[] RunDeviceIntegers(DeviceContext ctx) => throw new NotSupportedException($"{GetType().Name} has a float output");
+
+    /// <summary>The exact integer reference of an integer op.</summary>
+    public virtual int[] RunReferenceIntegers() => throw new NotSupportedException($"{GetType().Name} has a float output");
+
+    /// <summary>Further outputs a run produced (file path given by a parameter, float data, shape), written by the caller.</summary>
+    public virtual IReadOnlyList<(string Path, float[] Data, long[] Shape)> SideOutputs => [];
 }
