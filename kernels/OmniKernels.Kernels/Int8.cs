@@ -113,10 +113,10 @@ internal struct Vec16I
 {
     public int X0, X1, X2, X3, X4, X5, X6, X7, X8, X9, X10, X11, X12, X13, X14, X15;
 
-    // ((int)s) sign-extends; (int)(byte)s would come out of ILGPU as a sign extension too (REFERENCES).
-    public static Vec16I Load(ArrayView<sbyte> v, long o)
+    /// <summary>Sixteen int8 values widened to floats (exact); sbyte converts with its sign.</summary>
+    public static Vec16 LoadAsFloat(ArrayView<sbyte> v, long o)
     {
-        Vec16I r;
+        Vec16 r;
         r.X0 = v[o]; r.X1 = v[o + 1]; r.X2 = v[o + 2]; r.X3 = v[o + 3];
         r.X4 = v[o + 4]; r.X5 = v[o + 5]; r.X6 = v[o + 6]; r.X7 = v[o + 7];
         r.X8 = v[o + 8]; r.X9 = v[o + 9]; r.X10 = v[o + 10]; r.X11 = v[o + 11];
@@ -124,10 +124,11 @@ internal struct Vec16I
         return r;
     }
 
-    public void MulAdd(int a, in Vec16I b)
+    /// <summary>Adds a chunk's float sums, which hold integers below 2²⁴ and so convert exactly.</summary>
+    public void Add(in Vec16 b)
     {
-        X0 += a * b.X0; X1 += a * b.X1; X2 += a * b.X2; X3 += a * b.X3; X4 += a * b.X4; X5 += a * b.X5; X6 += a * b.X6; X7 += a * b.X7;
-        X8 += a * b.X8; X9 += a * b.X9; X10 += a * b.X10; X11 += a * b.X11; X12 += a * b.X12; X13 += a * b.X13; X14 += a * b.X14; X15 += a * b.X15;
+        X0 += (int)b.X0; X1 += (int)b.X1; X2 += (int)b.X2; X3 += (int)b.X3; X4 += (int)b.X4; X5 += (int)b.X5; X6 += (int)b.X6; X7 += (int)b.X7;
+        X8 += (int)b.X8; X9 += (int)b.X9; X10 += (int)b.X10; X11 += (int)b.X11; X12 += (int)b.X12; X13 += (int)b.X13; X14 += (int)b.X14; X15 += (int)b.X15;
     }
 
     public readonly void Store(ArrayView<int> v, long o)
@@ -254,8 +255,17 @@ public static class Int8GemmKernel
 
     private static long Min(long a, long b) => a < b ? a : b;
 
+    /// <summary>
+    /// k-values per exactly summed chunk: 1024·127·127 &lt; 2²⁴, so float sums of int8 products are exact
+    /// integers within a chunk, and chunks add up in int32.
+    /// </summary>
+    private const long ExactChunk = 1024;
+
     // Row tiles vary fastest, as in the fp32 GEMM. Rows past M are clamped and their stores repeat identical values.
-    private static void Kernel<TRows, TOut>(Args g) where TRows : struct, IRowTile where TOut : struct, IInt8Epilogue
+    // Products accumulate as fp32 FMAs within a chunk: with int32 accumulators LLVM's loop vectorizer took the
+    // k-loop and gathered W byte by byte (vpinsrb), about 8× slower; a float chain it leaves to SLP.
+    private static void Kernel<TMul, TRows, TOut>(Args g)
+        where TMul : struct, IMulAdd where TRows : struct, IRowTile where TOut : struct, IInt8Epilogue
     {
         long t = Grid.GlobalIndex.X;
         if (t >= g.Total) return;
@@ -266,17 +276,27 @@ public static class Int8GemmKernel
         long a0 = r0 * g.Lda, a1 = r1 * g.Lda, a2 = r2 * g.Lda, a3 = r3 * g.Lda, a4 = r4 * g.Lda, a5 = r5 * g.Lda;
         long bo = p * g.K * GemmKernel.PanelWidth;
         Vec16I c0 = default, c1 = default, c2 = default, c3 = default, c4 = default, c5 = default;
-        for (long k = 0; k < g.K; k++)
+        for (long kc = 0; kc < g.K; kc += ExactChunk)
         {
-            var bv = Vec16I.Load(g.B, bo + k * GemmKernel.PanelWidth);
-            c0.MulAdd(g.A[a0 + k], bv);
+            long end = Min(kc + ExactChunk, g.K);
+            Vec16 f0 = default, f1 = default, f2 = default, f3 = default, f4 = default, f5 = default;
+            for (long k = kc; k < end; k++)
+            {
+                var bv = Vec16I.LoadAsFloat(g.B, bo + k * GemmKernel.PanelWidth);
+                f0.Fma<TMul>(g.A[a0 + k], bv);
+                if (rows > 1)
+                {
+                    f1.Fma<TMul>(g.A[a1 + k], bv);
+                    f2.Fma<TMul>(g.A[a2 + k], bv);
+                    f3.Fma<TMul>(g.A[a3 + k], bv);
+                    f4.Fma<TMul>(g.A[a4 + k], bv);
+                    f5.Fma<TMul>(g.A[a5 + k], bv);
+                }
+            }
+            c0.Add(f0);
             if (rows > 1)
             {
-                c1.MulAdd(g.A[a1 + k], bv);
-                c2.MulAdd(g.A[a2 + k], bv);
-                c3.MulAdd(g.A[a3 + k], bv);
-                c4.MulAdd(g.A[a4 + k], bv);
-                c5.MulAdd(g.A[a5 + k], bv);
+                c1.Add(f1); c2.Add(f2); c3.Add(f3); c4.Add(f4); c5.Add(f5);
             }
         }
         long col = p * GemmKernel.PanelWidth;
@@ -292,11 +312,11 @@ public static class Int8GemmKernel
         epilogue.Store(c0, r0, col, r0 * g.Ldc + col, g);
     }
 
-    private static class Variant<TRows, TOut> where TRows : struct, IRowTile where TOut : struct, IInt8Epilogue
+    private static class Variant<TMul, TRows, TOut> where TMul : struct, IMulAdd where TRows : struct, IRowTile where TOut : struct, IInt8Epilogue
     {
         public static readonly object Key = new();
         public static readonly Func<Accelerator, Action<AcceleratorStream, KernelConfig, Args>> Load =
-            acc => acc.LoadKernel<Args>(Kernel<TRows, TOut>);
+            acc => acc.LoadKernel<Args>(Kernel<TMul, TRows, TOut>);
     }
 
     /// <summary>
@@ -363,7 +383,9 @@ public static class Int8GemmKernel
         bool gemv = args.M == 1;
         args.RowTiles = gemv ? 1 : (args.M + GemmKernel.TileRows - 1) / GemmKernel.TileRows;
         args.Total = checked(args.RowTiles * args.Panels);
-        var kernel = gemv ? ctx.Kernel(Variant<OneRow, TOut>.Key, Variant<OneRow, TOut>.Load) : ctx.Kernel(Variant<SixRows, TOut>.Key, Variant<SixRows, TOut>.Load);
+        var kernel = KernelMath.UsesOpenCLFma(ctx.Accelerator)
+            ? (gemv ? ctx.Kernel(Variant<OpenCLFma, OneRow, TOut>.Key, Variant<OpenCLFma, OneRow, TOut>.Load) : ctx.Kernel(Variant<OpenCLFma, SixRows, TOut>.Key, Variant<OpenCLFma, SixRows, TOut>.Load))
+            : (gemv ? ctx.Kernel(Variant<PlainMulAdd, OneRow, TOut>.Key, Variant<PlainMulAdd, OneRow, TOut>.Load) : ctx.Kernel(Variant<PlainMulAdd, SixRows, TOut>.Key, Variant<PlainMulAdd, SixRows, TOut>.Load));
         int group = ctx.IsCpuLike ? 1 : 64;
         kernel(ctx.Stream, new KernelConfig(checked((int)((args.Total + group - 1) / group)), group), args);
     }
