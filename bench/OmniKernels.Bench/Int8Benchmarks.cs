@@ -52,7 +52,7 @@ public class Int8Benchmarks : IDisposable
 
         _ctx = DeviceContext.Create(DeviceKind.OpenCL);
         _x = Tensor.FromHost<float>(_ctx, x, new Shape(m, k));
-        _q = Tensor.Allocate(_ctx, DType.I8, new Shape(m, k));
+        _q = Tensor.Allocate(_ctx, DType.F32, new Shape(m, k)); // quantized values as floats: the faster GEMM input
         _rowScales = Tensor.Allocate(_ctx, DType.F32, new Shape(m));
         _cInt8 = Tensor.Allocate(_ctx, DType.F32, new Shape(m, n), GemmKernel.PanelWidth);
         _cFp32 = Tensor.Allocate(_ctx, DType.F32, new Shape(m, n), GemmKernel.PanelWidth);

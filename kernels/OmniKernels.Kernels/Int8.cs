@@ -159,13 +159,35 @@ public static class Int8GemmKernel
 {
     internal struct QuantArgs
     {
-        public ArrayView<float> X, Scales;
+        public ArrayView<float> X, Scales, QF;
         public ArrayView<sbyte> Q;
         public long Cols, PitchX, PitchQ;
     }
 
+    /// <summary>How quantized activations are stored: int8, or the same integers as floats (what the GEMM reads fastest).</summary>
+    internal interface IQuantized
+    {
+        void Store(in QuantArgs g, long i, float q);
+
+        float Load(in Args g, long i);
+    }
+
+    internal readonly struct Int8Values : IQuantized
+    {
+        public void Store(in QuantArgs g, long i, float q) => g.Q[i] = (sbyte)(int)q;
+
+        public float Load(in Args g, long i) => g.A[i];
+    }
+
+    internal readonly struct FloatValues : IQuantized
+    {
+        public void Store(in QuantArgs g, long i, float q) => g.QF[i] = q;
+
+        public float Load(in Args g, long i) => g.AF[i];
+    }
+
     // One work-item per row: the max-abs reduction, then the quantization, in one kernel.
-    private static void QuantizeKernel(Index1D row, QuantArgs g)
+    private static void QuantizeKernel<TQ>(Index1D row, QuantArgs g) where TQ : struct, IQuantized
     {
         long xo = row * g.PitchX, qo = row * g.PitchQ;
         float max = 0f;
@@ -174,33 +196,44 @@ public static class Int8GemmKernel
         for (long c = 0; c < g.Cols; c++)
         {
             float v = MathF.Round(g.X[xo + c] * inv);
-            g.Q[qo + c] = (sbyte)(int)MathF.Min(127f, MathF.Max(-127f, v));
+            default(TQ).Store(g, qo + c, MathF.Min(127f, MathF.Max(-127f, v)));
         }
         g.Scales[row] = max / 127f;
     }
 
-    private static readonly object QuantKey = new();
-    private static readonly Func<Accelerator, Action<AcceleratorStream, Index1D, QuantArgs>> QuantLoad =
-        acc => acc.LoadAutoGroupedKernel<Index1D, QuantArgs>(QuantizeKernel);
+    private static class Quantizer<TQ> where TQ : struct, IQuantized
+    {
+        public static readonly object Key = new();
+        public static readonly Func<Accelerator, Action<AcceleratorStream, Index1D, QuantArgs>> Load =
+            acc => acc.LoadAutoGroupedKernel<Index1D, QuantArgs>(QuantizeKernel<TQ>);
+    }
 
     /// <summary>
     /// q = round(x · 127 / max|x_row|) per row, rowScales = max|x_row| / 127 (0 for an all-zero row).
-    /// x is F32 [M, K], q I8 [M, K], rowScales F32 [M]. Non-finite x is not checked here (callers that
-    /// take untrusted input validate it first).
+    /// x is F32 [M, K]; q is I8 [M, K], or F32 [M, K] holding the same integers (the GEMM reads those
+    /// with one broadcast instead of a load, a conversion and a broadcast); rowScales F32 [M].
+    /// Non-finite x is not checked here (callers that take untrusted input validate it first).
     /// </summary>
     public static void QuantizeRows(DeviceContext ctx, TensorView x, TensorView q, TensorView rowScales)
     {
         Layout2D.CheckF32(x, "x");
-        if (q.DType != DType.I8) throw new ArgumentException($"q must be I8, got {q.DType}");
+        if (q.DType is not (DType.I8 or DType.F32)) throw new ArgumentException($"q must be I8 or F32, got {q.DType}");
         if (x.Shape.Rank != 2 || q.Shape != x.Shape) throw new ArgumentException($"x {x.Shape} and q {q.Shape} must be the same [M, K]");
         Layout2D.CheckF32(rowScales, "rowScales");
         if (rowScales.Shape != new Shape(x.Shape[0]) || rowScales.Strides[0] != 1) throw new ArgumentException($"rowScales {rowScales} must be dense [{x.Shape[0]}]");
         var lx = Layout2D.Of(x, "x");
         var lq = Layout2D.Of(q, "q");
-        ctx.Kernel(QuantKey, QuantLoad)(ctx.Stream, checked((int)lx.Rows), new QuantArgs
+        var args = new QuantArgs { X = x.Elements<float>(), Scales = rowScales.Elements<float>(), Cols = lx.Cols, PitchX = lx.Pitch, PitchQ = lq.Pitch };
+        if (q.DType == DType.I8)
         {
-            X = x.Elements<float>(), Q = q.Elements<sbyte>(), Scales = rowScales.Elements<float>(), Cols = lx.Cols, PitchX = lx.Pitch, PitchQ = lq.Pitch,
-        });
+            args.Q = q.Elements<sbyte>();
+            ctx.Kernel(Quantizer<Int8Values>.Key, Quantizer<Int8Values>.Load)(ctx.Stream, checked((int)lx.Rows), args);
+        }
+        else
+        {
+            args.QF = q.Elements<float>();
+            ctx.Kernel(Quantizer<FloatValues>.Key, Quantizer<FloatValues>.Load)(ctx.Stream, checked((int)lx.Rows), args);
+        }
     }
 
     /// <summary>Rows per register tile, resolved at compile time.</summary>
@@ -248,7 +281,7 @@ public static class Int8GemmKernel
     internal struct Args
     {
         public ArrayView<sbyte> A, B;
-        public ArrayView<float> C, RowScales, ColScales, Bias, Res;
+        public ArrayView<float> AF, C, RowScales, ColScales, Bias, Res;
         public ArrayView<int> CInt;
         public long M, K, Lda, Ldc, Ldr, RowTiles, Panels, Total;
     }
@@ -264,9 +297,10 @@ public static class Int8GemmKernel
     // Row tiles vary fastest, as in the fp32 GEMM. Rows past M are clamped and their stores repeat identical values.
     // Products accumulate as fp32 FMAs within a chunk: with int32 accumulators LLVM's loop vectorizer took the
     // k-loop and gathered W byte by byte (vpinsrb), about 8× slower; a float chain it leaves to SLP.
-    private static void Kernel<TMul, TRows, TOut>(Args g)
-        where TMul : struct, IMulAdd where TRows : struct, IRowTile where TOut : struct, IInt8Epilogue
+    private static void Kernel<TQ, TMul, TRows, TOut>(Args g)
+        where TQ : struct, IQuantized where TMul : struct, IMulAdd where TRows : struct, IRowTile where TOut : struct, IInt8Epilogue
     {
+        var qa = default(TQ);
         long t = Grid.GlobalIndex.X;
         if (t >= g.Total) return;
         int rows = default(TRows).Rows;
@@ -280,17 +314,36 @@ public static class Int8GemmKernel
         {
             long end = Min(kc + ExactChunk, g.K);
             Vec16 f0 = default, f1 = default, f2 = default, f3 = default, f4 = default, f5 = default;
-            for (long k = kc; k < end; k++)
+            long k = kc;
+            if (rows == 1)
+            {
+                // One row has only two FMA chains per k: four k at a time into four partial sums hide the FMA latency.
+                for (; k + 4 <= end; k += 4)
+                {
+                    long o = bo + k * GemmKernel.PanelWidth;
+                    f0.Fma<TMul>(qa.Load(g, a0 + k), Vec16I.LoadAsFloat(g.B, o));
+                    f1.Fma<TMul>(qa.Load(g, a0 + k + 1), Vec16I.LoadAsFloat(g.B, o + GemmKernel.PanelWidth));
+                    f2.Fma<TMul>(qa.Load(g, a0 + k + 2), Vec16I.LoadAsFloat(g.B, o + 2 * GemmKernel.PanelWidth));
+                    f3.Fma<TMul>(qa.Load(g, a0 + k + 3), Vec16I.LoadAsFloat(g.B, o + 3 * GemmKernel.PanelWidth));
+                }
+                f0.Zip<AddOp>(f1);
+                f2.Zip<AddOp>(f3);
+                f0.Zip<AddOp>(f2);
+                f1 = default;
+                f2 = default;
+                f3 = default;
+            }
+            for (; k < end; k++)
             {
                 var bv = Vec16I.LoadAsFloat(g.B, bo + k * GemmKernel.PanelWidth);
-                f0.Fma<TMul>(g.A[a0 + k], bv);
+                f0.Fma<TMul>(qa.Load(g, a0 + k), bv);
                 if (rows > 1)
                 {
-                    f1.Fma<TMul>(g.A[a1 + k], bv);
-                    f2.Fma<TMul>(g.A[a2 + k], bv);
-                    f3.Fma<TMul>(g.A[a3 + k], bv);
-                    f4.Fma<TMul>(g.A[a4 + k], bv);
-                    f5.Fma<TMul>(g.A[a5 + k], bv);
+                    f1.Fma<TMul>(qa.Load(g, a1 + k), bv);
+                    f2.Fma<TMul>(qa.Load(g, a2 + k), bv);
+                    f3.Fma<TMul>(qa.Load(g, a3 + k), bv);
+                    f4.Fma<TMul>(qa.Load(g, a4 + k), bv);
+                    f5.Fma<TMul>(qa.Load(g, a5 + k), bv);
                 }
             }
             c0.Add(f0);
@@ -312,15 +365,16 @@ public static class Int8GemmKernel
         epilogue.Store(c0, r0, col, r0 * g.Ldc + col, g);
     }
 
-    private static class Variant<TMul, TRows, TOut> where TMul : struct, IMulAdd where TRows : struct, IRowTile where TOut : struct, IInt8Epilogue
+    private static class Variant<TQ, TMul, TRows, TOut>
+        where TQ : struct, IQuantized where TMul : struct, IMulAdd where TRows : struct, IRowTile where TOut : struct, IInt8Epilogue
     {
         public static readonly object Key = new();
         public static readonly Func<Accelerator, Action<AcceleratorStream, KernelConfig, Args>> Load =
-            acc => acc.LoadKernel<Args>(Kernel<TMul, TRows, TOut>);
+            acc => acc.LoadKernel<Args>(Kernel<TQ, TMul, TRows, TOut>);
     }
 
     /// <summary>
-    /// C = act(dequant(q·Wᵀ) + bias) + residual, fp32 out. q is I8 [M, K] with rowScales F32 [M] from
+    /// C = act(dequant(q·Wᵀ) + bias) + residual, fp32 out. q is I8 [M, K] (or F32 holding the integers) with rowScales F32 [M] from
     /// <see cref="QuantizeRows"/>; C and residual F32 [M, N] with a row pitch of at least N rounded up
     /// to 16 (residual must not be C); bias F32 [N] with storage for N rounded up to 16. Allocates nothing.
     /// </summary>
@@ -328,6 +382,7 @@ public static class Int8GemmKernel
         GemmParams p = default, TensorView? bias = null, TensorView? residual = null)
     {
         var args = Validate(q, w, c, DType.F32);
+        bool f = q.DType == DType.F32;
         Layout2D.CheckF32(rowScales, "rowScales");
         if (rowScales.Shape != new Shape(args.M) || rowScales.Strides[0] != 1) throw new ArgumentException($"rowScales {rowScales} must be dense [{args.M}]");
         args.RowScales = rowScales.Elements<float>();
@@ -353,46 +408,52 @@ public static class Int8GemmKernel
         }
         switch (p.Activation)
         {
-            case Activation.None: Dispatch<NoActivation>(ctx, args, bias.HasValue, residual.HasValue); break;
-            case Activation.Gelu: Dispatch<GeluActivation>(ctx, args, bias.HasValue, residual.HasValue); break;
-            case Activation.GeluTanh: Dispatch<GeluTanhActivation>(ctx, args, bias.HasValue, residual.HasValue); break;
-            case Activation.QuickGelu: Dispatch<QuickGeluActivation>(ctx, args, bias.HasValue, residual.HasValue); break;
-            case Activation.Silu: Dispatch<SiluActivation>(ctx, args, bias.HasValue, residual.HasValue); break;
+            case Activation.None: Dispatch<NoActivation>(ctx, args, f, bias.HasValue, residual.HasValue); break;
+            case Activation.Gelu: Dispatch<GeluActivation>(ctx, args, f, bias.HasValue, residual.HasValue); break;
+            case Activation.GeluTanh: Dispatch<GeluTanhActivation>(ctx, args, f, bias.HasValue, residual.HasValue); break;
+            case Activation.QuickGelu: Dispatch<QuickGeluActivation>(ctx, args, f, bias.HasValue, residual.HasValue); break;
+            case Activation.Silu: Dispatch<SiluActivation>(ctx, args, f, bias.HasValue, residual.HasValue); break;
             default: throw new ArgumentOutOfRangeException(nameof(p), p.Activation, "unknown activation");
         }
     }
 
-    /// <summary>C = a·Wᵀ in int32, exactly: a I8 [M, K], C I32 [M, N] with a row pitch of at least N rounded up to 16.</summary>
+    /// <summary>C = a·Wᵀ in int32, exactly: a I8 [M, K] (or F32 holding int8 values), C I32 [M, N] with a row pitch of at least N rounded up to 16.</summary>
     public static void LaunchRaw(DeviceContext ctx, TensorView a, Int8MatrixView w, TensorView c)
     {
         var args = Validate(a, w, c, DType.I32);
         args.CInt = c.Elements<int>();
-        Run<RawOut>(ctx, args);
+        Run<RawOut>(ctx, args, a.DType == DType.F32);
     }
 
-    private static void Dispatch<TAct>(DeviceContext ctx, in Args args, bool bias, bool res) where TAct : struct, IActivation
+    private static void Dispatch<TAct>(DeviceContext ctx, in Args args, bool f, bool bias, bool res) where TAct : struct, IActivation
     {
-        if (bias && res) Run<DequantOut<TAct, GemmKernel.Present, GemmKernel.Present>>(ctx, args);
-        else if (bias) Run<DequantOut<TAct, GemmKernel.Present, GemmKernel.Absent>>(ctx, args);
-        else if (res) Run<DequantOut<TAct, GemmKernel.Absent, GemmKernel.Present>>(ctx, args);
-        else Run<DequantOut<TAct, GemmKernel.Absent, GemmKernel.Absent>>(ctx, args);
+        if (bias && res) Run<DequantOut<TAct, GemmKernel.Present, GemmKernel.Present>>(ctx, args, f);
+        else if (bias) Run<DequantOut<TAct, GemmKernel.Present, GemmKernel.Absent>>(ctx, args, f);
+        else if (res) Run<DequantOut<TAct, GemmKernel.Absent, GemmKernel.Present>>(ctx, args, f);
+        else Run<DequantOut<TAct, GemmKernel.Absent, GemmKernel.Absent>>(ctx, args, f);
     }
 
-    private static void Run<TOut>(DeviceContext ctx, Args args) where TOut : struct, IInt8Epilogue
+    private static void Run<TOut>(DeviceContext ctx, Args args, bool floatValues) where TOut : struct, IInt8Epilogue
+    {
+        if (floatValues) Run<FloatValues, TOut>(ctx, args);
+        else Run<Int8Values, TOut>(ctx, args);
+    }
+
+    private static void Run<TQ, TOut>(DeviceContext ctx, Args args) where TQ : struct, IQuantized where TOut : struct, IInt8Epilogue
     {
         bool gemv = args.M == 1;
         args.RowTiles = gemv ? 1 : (args.M + GemmKernel.TileRows - 1) / GemmKernel.TileRows;
         args.Total = checked(args.RowTiles * args.Panels);
         var kernel = KernelMath.UsesOpenCLFma(ctx.Accelerator)
-            ? (gemv ? ctx.Kernel(Variant<OpenCLFma, OneRow, TOut>.Key, Variant<OpenCLFma, OneRow, TOut>.Load) : ctx.Kernel(Variant<OpenCLFma, SixRows, TOut>.Key, Variant<OpenCLFma, SixRows, TOut>.Load))
-            : (gemv ? ctx.Kernel(Variant<PlainMulAdd, OneRow, TOut>.Key, Variant<PlainMulAdd, OneRow, TOut>.Load) : ctx.Kernel(Variant<PlainMulAdd, SixRows, TOut>.Key, Variant<PlainMulAdd, SixRows, TOut>.Load));
+            ? (gemv ? ctx.Kernel(Variant<TQ, OpenCLFma, OneRow, TOut>.Key, Variant<TQ, OpenCLFma, OneRow, TOut>.Load) : ctx.Kernel(Variant<TQ, OpenCLFma, SixRows, TOut>.Key, Variant<TQ, OpenCLFma, SixRows, TOut>.Load))
+            : (gemv ? ctx.Kernel(Variant<TQ, PlainMulAdd, OneRow, TOut>.Key, Variant<TQ, PlainMulAdd, OneRow, TOut>.Load) : ctx.Kernel(Variant<TQ, PlainMulAdd, SixRows, TOut>.Key, Variant<TQ, PlainMulAdd, SixRows, TOut>.Load));
         int group = ctx.IsCpuLike ? 1 : 64;
         kernel(ctx.Stream, new KernelConfig(checked((int)((args.Total + group - 1) / group)), group), args);
     }
 
     private static Args Validate(in TensorView a, in Int8MatrixView w, in TensorView c, DType outType)
     {
-        if (a.DType != DType.I8) throw new ArgumentException($"activations must be I8, got {a.DType}");
+        if (a.DType is not (DType.I8 or DType.F32)) throw new ArgumentException($"activations must be I8 (or F32 holding integers), got {a.DType}");
         if (c.DType != outType) throw new ArgumentException($"c must be {outType}, got {c.DType}");
         if (a.Shape.Rank != 2) throw new ArgumentException($"activations {a.Shape} must be [M, K]");
         if (a.Shape[1] != w.K) throw new ArgumentException($"activations {a.Shape} have K = {a.Shape[1]}; the weight has K = {w.K}");
@@ -404,7 +465,8 @@ public static class Int8GemmKernel
             throw new ArgumentException($"c {c}: row pitch must be at least {w.PaddedN} (allocate with rowAlignment {GemmKernel.PanelWidth})");
         return new Args
         {
-            A = a.Elements<sbyte>(), B = w.Panels.Elements<sbyte>(), C = default, CInt = default,
+            A = a.DType == DType.I8 ? a.Elements<sbyte>() : default, AF = a.DType == DType.F32 ? a.Elements<float>() : default,
+            B = w.Panels.Elements<sbyte>(), C = default, CInt = default,
             M = a.Shape[0], K = w.K, Lda = la.Pitch, Ldc = lc.Pitch, Panels = w.PanelCount,
         };
     }

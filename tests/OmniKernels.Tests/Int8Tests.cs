@@ -29,6 +29,12 @@ public sealed class Int8Tests
     [TestCaseSource(nameof(RawCases))]
     public void RawAccumulatorsAreExact(string backend, int m, int k, int n)
     {
+        RawExact(backend, m, k, n, asFloats: false);
+        RawExact(backend, m, k, n, asFloats: true);
+    }
+
+    private static void RawExact(string backend, int m, int k, int n, bool asFloats)
+    {
         var ctx = Backends.Get(backend);
         // Extreme values on purpose: ±127 everywhere in one row checks the largest sums.
         var a = RandomInt8(m * 31 + k, (long)m * k);
@@ -36,7 +42,7 @@ public sealed class Int8Tests
         var w = RandomInt8(n * 17 + k, (long)n * k);
         for (int i = 0; i < k; i++) w[i] = -127;
         using var weights = Int8Matrix.FromQuantized(ctx, w, new float[n], n, k);
-        using var ta = Tensor.FromHost<sbyte>(ctx, a, new Shape(m, k));
+        using var ta = asFloats ? Tensor.FromHost<float>(ctx, a.Select(v => (float)v).ToArray(), new Shape(m, k)) : Tensor.FromHost<sbyte>(ctx, a, new Shape(m, k));
         using var c = Tensor.Allocate(ctx, DType.I32, new Shape(m, n), GemmKernel.PanelWidth);
         Int8GemmKernel.LaunchRaw(ctx, ta.View, weights.View, c.View);
         ctx.Synchronize();
@@ -48,12 +54,13 @@ public sealed class Int8Tests
 
     public static IEnumerable<TestCaseData> DequantCases() =>
         from backend in Backends.Names
-        from shape in new (int M, int K, int N)[] { (1, 96, 70), (13, 37, 29), (197, 768, 100) }
+        from shape in new (int M, int K, int N)[] { (1, 96, 70), (13, 37, 29), (197, 768, 100), (3, 2100, 40) }
+        from q in new[] { DType.I8, DType.F32 }
         where !Backends.IsEmulator(backend) || shape.K * shape.N * shape.M < 50_000
-        select new TestCaseData(backend, shape.M, shape.K, shape.N).SetName($"{backend}/int8_dequant_{shape.M}x{shape.K}x{shape.N}");
+        select new TestCaseData(backend, shape.M, shape.K, shape.N, q).SetName($"{backend}/int8_dequant_{shape.M}x{shape.K}x{shape.N}_q{q}");
 
     [TestCaseSource(nameof(DequantCases))]
-    public void DequantizedWithinTheQuantizationBound(string backend, int m, int k, int n)
+    public void DequantizedWithinTheQuantizationBound(string backend, int m, int k, int n, DType qType)
     {
         var ctx = Backends.Get(backend);
         var x = RandomInputs.Uniform(m + 5, (long)m * k, -2f, 2f);
@@ -62,7 +69,7 @@ public sealed class Int8Tests
         var bias = RandomInputs.Uniform(3, n);
         using var weights = Int8Matrix.QuantizeWeights(ctx, w, n, k);
         using var tx = Tensor.FromHost<float>(ctx, x, new Shape(m, k));
-        using var q = Tensor.Allocate(ctx, DType.I8, new Shape(m, k));
+        using var q = Tensor.Allocate(ctx, qType, new Shape(m, k));
         using var rowScales = Tensor.Allocate(ctx, DType.F32, new Shape(m));
         using var tb = Tensor.FromHost<float>(ctx, bias, new Shape(n), GemmKernel.PanelWidth);
         using var y = Tensor.Allocate(ctx, DType.F32, new Shape(m, n), GemmKernel.PanelWidth);

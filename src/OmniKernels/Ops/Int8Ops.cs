@@ -119,7 +119,7 @@ internal sealed class MatMulInt8Op : OpDefinition
             const int align = GemmKernel.PanelWidth;
             using var weights = Int8Matrix.FromQuantized(ctx, w, scales.Floats("scales"), n, k);
             using var tx = DeviceIO.Upload(ctx, x, "x");
-            using var q = Tensor.Allocate(ctx, DType.I8, new Shape(m, k));
+            using var q = Tensor.Allocate(ctx, DType.F32, new Shape(m, k));
             using var rowScales = Tensor.Allocate(ctx, DType.F32, new Shape(m));
             using var tb = bias is null ? null : DeviceIO.Upload(ctx, bias, "bias", align);
             using var y = DeviceIO.PoisonedOutput(ctx, OutputShape, align);
