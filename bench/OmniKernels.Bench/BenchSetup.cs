@@ -34,9 +34,14 @@ internal static class BenchSetup
 
     public static string Model(string name) => Path.Combine(RepoRoot(), "bench", "models", name);
 
-    /// <summary>Throws unless ‖got − expected‖/‖expected‖ &lt; 1e-5: contenders must agree before any is timed.</summary>
-    public static void RequireSameResult(float[] expected, float[] got, string what)
+    /// <summary>
+    /// Throws unless ‖got − expected‖/‖expected‖ &lt; <paramref name="tolerance"/> (contenders must agree
+    /// before any is timed; INT8 against fp32 passes a looser bound); returns that error.
+    /// </summary>
+    public static double RequireSameResult(float[] expected, float[] got, string what, double tolerance = 1e-5)
     {
+        if (got.Length != expected.Length)
+            throw new InvalidOperationException($"{what}: {got.Length} values, expected {expected.Length}");
         double num = 0, den = 0;
         for (int i = 0; i < expected.Length; i++)
         {
@@ -45,6 +50,7 @@ internal static class BenchSetup
             den += (double)expected[i] * expected[i];
         }
         double err = Math.Sqrt(num / den);
-        if (!(err < 1e-5)) throw new InvalidOperationException($"{what}: results differ by {err:E2} (relative)");
+        if (!(err < tolerance)) throw new InvalidOperationException($"{what}: results differ by {err:E2} (relative L2), more than {tolerance:E0}");
+        return err;
     }
 }

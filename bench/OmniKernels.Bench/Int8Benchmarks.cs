@@ -72,8 +72,8 @@ public class Int8Benchmarks : IDisposable
         OrtInt8();
         float[] fp32 = _cFp32.ToArray<float>(), int8 = _cInt8.ToArray<float>();
         BenchSetup.RequireSameResult(_ortFp32.Output, fp32, $"fp32 Linear {Shape}");
-        double ours = RequireClose(fp32, int8, $"ILGPU INT8 vs ILGPU fp32, {Shape}");
-        double ort = RequireClose(_ortFp32.Output, _ortInt8.Output, $"ONNX Runtime INT8 vs ONNX Runtime fp32, {Shape}");
+        double ours = BenchSetup.RequireSameResult(fp32, int8, $"ILGPU INT8 vs ILGPU fp32, {Shape}", Int8Tolerance);
+        double ort = BenchSetup.RequireSameResult(_ortFp32.Output, _ortInt8.Output, $"ONNX Runtime INT8 vs ONNX Runtime fp32, {Shape}", Int8Tolerance);
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"// {Shape}: INT8 relative L2 error, ILGPU {ours:E2}, ONNX Runtime {ort:E2}; ILGPU INT8 weights {_int8Weights.DeviceBytes} bytes on the device"));
     }
@@ -132,25 +132,6 @@ public class Int8Benchmarks : IDisposable
                     $"{script} --int8-dir {ModelDir} failed ({p.ExitCode}); it needs Debian's python3-onnx and python3-numpy: {error.Result}");
             Console.WriteLine(output.Trim());
         }
-    }
-
-    /// <summary>Throws unless ‖got − expected‖/‖expected‖ &lt; <see cref="Int8Tolerance"/>; returns that error.</summary>
-    private static double RequireClose(float[] expected, float[] got, string what)
-    {
-        if (got.Length != expected.Length)
-            throw new InvalidOperationException($"{what}: {got.Length} values, expected {expected.Length}");
-        double num = 0, den = 0;
-        for (int i = 0; i < expected.Length; i++)
-        {
-            double d = got[i] - expected[i];
-            num += d * d;
-            den += (double)expected[i] * expected[i];
-        }
-        double err = Math.Sqrt(num / den);
-        if (!(err < Int8Tolerance))
-            throw new InvalidOperationException(string.Create(CultureInfo.InvariantCulture,
-                $"{what}: results differ by {err:E2} (relative L2), more than INT8 quantization allows ({Int8Tolerance:E0})"));
-        return err;
     }
 
     [GlobalCleanup]
