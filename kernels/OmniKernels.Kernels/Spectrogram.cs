@@ -170,15 +170,16 @@ public static class SpectrogramKernel
     {
         long t = Grid.GlobalIndex.Y, k = Grid.GlobalIndex.X;
         if (k >= g.Bins) return;
-        long re = g.Source[k * 3], im = g.Source[k * 3 + 1];
-        float sign = g.Source[k * 3 + 2];
+        // Tables are planes indexed by k, so consecutive work-items (SIMD lanes) read consecutive entries.
+        long re = g.Source[k], im = g.Source[g.Bins + k];
+        float sign = g.Source[2 * g.Bins + k];
         float xr = 0f, xi = 0f;
         for (long r = 0; r < g.R; r++)
         {
             long row = r * g.Plane + t * g.Pitch;
             float yr = g.Sub[row + re];
             float yi = sign * g.Sub[row + im];
-            float wr = g.Twiddles[(k * g.R + r) * 2], wi = g.Twiddles[(k * g.R + r) * 2 + 1];
+            float wr = g.Twiddles[2 * r * g.Bins + k], wi = g.Twiddles[(2 * r + 1) * g.Bins + k];
             xr += wr * yr - wi * yi;
             xi += wr * yi + wi * yr;
         }
@@ -191,8 +192,8 @@ public static class SpectrogramKernel
 
     /// <summary>
     /// power[t, k] = |Σ_r W^{rk}·Y_r[k mod M]|² for k &lt; F: the last radix-R step of the FFT fused with
-    /// the power spectrum. sub is [R, frames, C] from <see cref="SubSpectra"/>; twiddles [F, R, 2] holds
-    /// (cos, −sin)(2π·r·k/n_fft); source [F, 3] holds, per k, the columns of Re and Im Y_r[k mod M] and the
+    /// the power spectrum. sub is [R, frames, C] from <see cref="SubSpectra"/>; twiddles [R, 2, F] holds
+    /// (cos, −sin)(2π·r·k/n_fft); source [3, F] holds, per k, the columns of Re and Im Y_r[k mod M] and the
     /// sign of the imaginary part (+1, −1 for the mirrored half, 0 where it is zero); power is [frames, F].
     /// </summary>
     public static void CombinePower(DeviceContext ctx, TensorView sub, FrameTable frames, TensorView twiddles, TensorView source, TensorView power)
@@ -204,10 +205,10 @@ public static class SpectrogramKernel
         long r = frames.Decimation;
         if (sub.Shape.Rank != 3 || sub.Shape[0] != r || sub.Shape[1] != frames.TotalFrames || sub.Strides[2] != 1)
             throw new ArgumentException($"sub {sub.Shape} must be [{r}, {frames.TotalFrames}, C]");
-        if (lp.Rows != frames.TotalFrames || twiddles.Shape != new Shape(lp.Cols, r, 2))
-            throw new ArgumentException($"power {power.Shape} must be [{frames.TotalFrames}, F] and twiddles {twiddles.Shape} [F, {r}, 2]");
-        if (source.DType != DType.I32 || source.Shape != new Shape(lp.Cols, 3))
-            throw new ArgumentException($"source {source} must be int32 [{lp.Cols}, 3]");
+        if (lp.Rows != frames.TotalFrames || twiddles.Shape != new Shape(r, 2, lp.Cols))
+            throw new ArgumentException($"power {power.Shape} must be [{frames.TotalFrames}, F] and twiddles {twiddles.Shape} [{r}, 2, F]");
+        if (source.DType != DType.I32 || source.Shape != new Shape(3, lp.Cols))
+            throw new ArgumentException($"source {source} must be int32 [3, {lp.Cols}]");
         ctx.Kernel(CombineKey, CombineLoad)(ctx.Stream, ElementwiseKernel.RowsConfig(ctx.Accelerator, lp.Rows, lp.Cols), new CombineArgs
         {
             Sub = sub.Elements<float>(), Twiddles = twiddles.Elements<float>(), Power = power.Elements<float>(), Source = source.Elements<int>(),

@@ -38,8 +38,8 @@ public sealed class AudioFeatureExtractor : IDisposable
         try
         {
             bases = Pack(ctx, AudioMatrices.SubBases(options.NFft, options.Window, r), r, m, m / 2 + 1 + AudioMatrices.ImaginaryBins(m));
-            twiddles = Tensor.FromHost<float>(ctx, AudioMatrices.Twiddles(options.NFft, r), new Shape(bins, r, 2));
-            sources = Tensor.FromHost<int>(ctx, AudioMatrices.CombineSources(options.NFft, r), new Shape(bins, 3));
+            twiddles = Tensor.FromHost<float>(ctx, AudioMatrices.Twiddles(options.NFft, r), new Shape(r, 2, bins));
+            sources = Tensor.FromHost<int>(ctx, AudioMatrices.CombineSources(options.NFft, r), new Shape(3, bins));
             mel = Pack(ctx, AudioMatrices.MelFilterbank(bins, options.FMin, options.FMax ?? options.SampleRate / 2.0, options.NMels,
                 options.SampleRate, options.Scale, options.Norm), 1, bins, options.NMels);
             _dct = options.Kind == AudioFeatureKind.Mfcc ? Pack(ctx, AudioMatrices.Dct(options.NMfcc, options.NMels), 1, options.NMels, options.NMfcc) : null;

@@ -40,7 +40,7 @@ internal static class AudioMatrices
     }
 
     /// <summary>
-    /// [F, 3] per output bin k: the stored column of Re Y[k mod M], that of Im Y[k mod M], and the sign
+    /// [3, F]: per output bin k, the stored column of Re Y[k mod M], that of Im Y[k mod M], and the sign
     /// of the imaginary part: −1 in the mirrored half (Y[M − j] = conj Y[j]), 0 where it is zero.
     /// </summary>
     public static int[] CombineSources(int nFft, int r)
@@ -51,14 +51,14 @@ internal static class AudioMatrices
         {
             int j = k % m, jj = j > half ? m - j : j;
             bool hasImag = jj >= 1 && jj <= imag;
-            source[k * 3] = jj;
-            source[k * 3 + 1] = hasImag ? half + jj : 0;
-            source[k * 3 + 2] = hasImag ? (j > half ? -1 : 1) : 0;
+            source[k] = jj;
+            source[bins + k] = hasImag ? half + jj : 0;
+            source[2 * bins + k] = hasImag ? (j > half ? -1 : 1) : 0;
         }
         return source;
     }
 
-    /// <summary>[F, R, 2]: (cos, −sin)(2π·r·k/n_fft), the twiddles of the radix-R combine.</summary>
+    /// <summary>[R, 2, F]: (cos, −sin)(2π·r·k/n_fft), the twiddles of the radix-R combine.</summary>
     public static float[] Twiddles(int nFft, int r)
     {
         int bins = nFft / 2 + 1;
@@ -67,8 +67,8 @@ internal static class AudioMatrices
             for (int q = 0; q < r; q++)
             {
                 double angle = 2 * Math.PI * ((long)q * k % nFft) / nFft;
-                t[(k * r + q) * 2] = (float)Math.Cos(angle);
-                t[(k * r + q) * 2 + 1] = (float)-Math.Sin(angle);
+                t[2 * q * bins + k] = (float)Math.Cos(angle);
+                t[(2 * q + 1) * bins + k] = (float)-Math.Sin(angle);
             }
         return t;
     }
