@@ -118,7 +118,8 @@ public readonly struct Log10Floor : IActivation
 /// step of an FFT: each frame is read in place (no framing copy) as R interleaved sub-sequences,
 /// whose windowed DFTs are one batched GEMM against precomputed bases (window folded in), and a
 /// radix-R combine with twiddles yields the power spectrum directly; that does 1/R of a plain DFT
-/// GEMM's multiply-adds. Then the per-clip clamp below the clip's maximum (top_db, Whisper's max − 8).
+/// GEMM's multiply-adds. Then the log fused with the per-clip clamp below the clip's maximum (top_db,
+/// Whisper's max − 8).
 /// Log transforms are <see cref="ElementwiseKernel.Activate{TAct}"/> with the structs above; the mel
 /// filterbank and the DCT are plain GEMMs.
 /// </summary>
@@ -224,35 +225,43 @@ public static class SpectrogramKernel
         public float Range, Offset, Scale;
     }
 
-    // One work-item per clip: clips are few and their spectrograms small.
-    private static void ClipMaxKernel(Index1D clip, ClampArgs g)
+    // One work-item per clip: clips are few and their spectrograms small. Stores log(max).
+    private static void ClipMaxKernel<TLog>(Index1D clip, ClampArgs g) where TLog : struct, IActivation
     {
         float max = float.NegativeInfinity;
         for (long r = g.First[clip]; r < g.First[clip + 1]; r++)
             for (long c = 0; c < g.Cols; c++) max = MathF.Max(max, g.X[r * g.Pitch + c]);
-        g.Max[clip] = max;
+        g.Max[clip] = default(TLog).Apply(max);
     }
 
-    private static void ClampKernel(ClampArgs g)
+    // The log is monotonic, so the clip's maximum is taken on the linear values and logged once:
+    // log and clamp are one pass.
+    private static void LogClampKernel<TLog>(ClampArgs g) where TLog : struct, IActivation
     {
         long r = Grid.GlobalIndex.Y, c = Grid.GlobalIndex.X;
         if (c >= g.Cols) return;
         long o = r * g.Pitch + c;
-        g.X[o] = (MathF.Max(g.X[o], g.Max[g.ClipOf[r]] - g.Range) + g.Offset) * g.Scale;
+        var log = default(TLog);
+        g.X[o] = (MathF.Max(log.Apply(g.X[o]), g.Max[g.ClipOf[r]] - g.Range) + g.Offset) * g.Scale;
     }
 
-    private static readonly object MaxKey = new(), ClampKey = new();
-    private static readonly Func<Accelerator, Action<AcceleratorStream, Index1D, ClampArgs>> MaxLoad =
-        acc => acc.LoadAutoGroupedKernel<Index1D, ClampArgs>(ClipMaxKernel);
-    private static readonly Func<Accelerator, Action<AcceleratorStream, KernelConfig, ClampArgs>> ClampLoad =
-        acc => acc.LoadKernel<ClampArgs>(ClampKernel);
+    private static class LogClamp<TLog> where TLog : struct, IActivation
+    {
+        public static readonly object MaxKey = new(), Key = new();
+        public static readonly Func<Accelerator, Action<AcceleratorStream, Index1D, ClampArgs>> MaxLoad =
+            acc => acc.LoadAutoGroupedKernel<Index1D, ClampArgs>(ClipMaxKernel<TLog>);
+        public static readonly Func<Accelerator, Action<AcceleratorStream, KernelConfig, ClampArgs>> Load =
+            acc => acc.LoadKernel<ClampArgs>(LogClampKernel<TLog>);
+    }
 
     /// <summary>
-    /// In place, per clip: x = (max(x, clipMax − range) + offset)·scale, clipMax over the clip's whole
-    /// [frames, bins] block (torchaudio's top_db: range 80, offset 0, scale 1; Whisper: 8, 4, ¼).
-    /// <paramref name="clipMax"/> is scratch of at least one float per clip.
+    /// In place, per clip: x = (max(log x, log clipMax − range) + offset)·scale, clipMax over the clip's
+    /// whole [frames, bins] block of linear values, for a monotonic log <typeparamref name="TLog"/>
+    /// (torchaudio's top_db: <see cref="PowerToDb"/>, range 80, offset 0, scale 1; Whisper:
+    /// <see cref="Log10Floor"/>, 8, 4, ¼). <paramref name="clipMax"/> is scratch of at least one float per clip.
     /// </summary>
-    public static void ClampBelowClipMax(DeviceContext ctx, TensorView x, FrameTable frames, TensorView clipMax, float range, float offset = 0f, float scale = 1f)
+    public static void LogClampBelowClipMax<TLog>(DeviceContext ctx, TensorView x, FrameTable frames, TensorView clipMax, float range, float offset = 0f, float scale = 1f)
+        where TLog : struct, IActivation
     {
         Layout2D.CheckF32(x, "x");
         Layout2D.CheckF32(clipMax, "clipMax");
@@ -265,7 +274,7 @@ public static class SpectrogramKernel
             X = x.Elements<float>(), Max = clipMax.Elements<float>(), ClipOf = frames.ClipOfFrame.View.Elements<int>(),
             First = frames.ClipFirstFrame.View.Elements<int>(), Cols = l.Cols, Pitch = l.Pitch, Range = range, Offset = offset, Scale = scale,
         };
-        ctx.Kernel(MaxKey, MaxLoad)(ctx.Stream, frames.ClipFrames.Count, args);
-        ctx.Kernel(ClampKey, ClampLoad)(ctx.Stream, ElementwiseKernel.RowsConfig(ctx.Accelerator, l.Rows, l.Cols), args);
+        ctx.Kernel(LogClamp<TLog>.MaxKey, LogClamp<TLog>.MaxLoad)(ctx.Stream, frames.ClipFrames.Count, args);
+        ctx.Kernel(LogClamp<TLog>.Key, LogClamp<TLog>.Load)(ctx.Stream, ElementwiseKernel.RowsConfig(ctx.Accelerator, l.Rows, l.Cols), args);
     }
 }

@@ -115,18 +115,12 @@ public sealed class AudioFeatureExtractor : IDisposable
         try
         {
             if (whisper)
-            {
-                ElementwiseKernel.Activate<Log10Floor>(ctx, mel.View, mel.View);
-                SpectrogramKernel.ClampBelowClipMax(ctx, mel.View, table, clipMax.View, 8f, 4f, 0.25f);
-            }
+                SpectrogramKernel.LogClampBelowClipMax<Log10Floor>(ctx, mel.View, table, clipMax.View, 8f, 4f, 0.25f);
             else
             {
                 if (o.LogMels) ElementwiseKernel.Activate<LogOffset>(ctx, mel.View, mel.View);
-                else
-                {
-                    ElementwiseKernel.Activate<PowerToDb>(ctx, mel.View, mel.View);
-                    if (o.TopDb is { } topDb) SpectrogramKernel.ClampBelowClipMax(ctx, mel.View, table, clipMax.View, (float)topDb);
-                }
+                else if (o.TopDb is { } topDb) SpectrogramKernel.LogClampBelowClipMax<PowerToDb>(ctx, mel.View, table, clipMax.View, (float)topDb);
+                else ElementwiseKernel.Activate<PowerToDb>(ctx, mel.View, mel.View);
                 coefficients = Tensor.Allocate(ctx, DType.F32, new Shape(total, o.NMfcc), align);
                 GemmKernel.Launch(ctx, mel.View, _dct!.View, coefficients.View);
             }
