@@ -34,7 +34,7 @@ Writes tests/OmniKernels.Tests/vectors/audio/:
     <clip>_mfcc_slaney.npy     float64 [13, frames]  MFCC(n_mfcc=13, melkwargs={n_mels 64, mel_scale/norm "slaney",
                                                      f_min 20, f_max 7600, n_fft 512, win_length 400, hop 160})
     <clip>_logmel_whisper.npy  float64 [80, frames]  openai-whisper's log_mel_spectrogram (padding=0), written out
-                                                     with torch: see whisper_log_mel below
+                                                     with torch: see omni_torch.whisper_log_mel
   README.md                  a short description, with the torch / torchaudio versions used.
 """
 import os
@@ -48,6 +48,9 @@ import soundfile as sf
 from soundfile import _ffi, _snd  # private, for sf_command (see make_clips.write)
 import torch
 import torchaudio
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from omni_torch import whisper_log_mel, whisper_mel_filters  # noqa: E402
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "OmniKernels.Tests", "vectors", "audio")
 SR = 16000
@@ -162,16 +165,6 @@ def build_transforms(dtype):
         torch.set_default_dtype(old)
 
 
-def _fbanks64():
-    """Whisper's filters, librosa.filters.mel(sr=16000, n_fft=400, n_mels=80) (Slaney scale, area norm), [201, 80]."""
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    try:
-        return torchaudio.functional.melscale_fbanks(201, 0.0, 8000.0, 80, SR, norm="slaney", mel_scale="slaney")
-    finally:
-        torch.set_default_dtype(old)
-
-
 def librosa_mel_numpy(sr=16000, n_fft=400, n_mels=80, fmin=0.0, fmax=8000.0):
     """librosa.filters.mel(htk=False, norm='slaney') written out in numpy float64, to check melscale_fbanks."""
     def hz_to_mel(f):
@@ -199,18 +192,6 @@ def librosa_mel_numpy(sr=16000, n_fft=400, n_mels=80, fmin=0.0, fmax=8000.0):
     return weights  # [n_mels, n_freqs]
 
 
-def whisper_log_mel(x, filters):
-    """openai-whisper audio.log_mel_spectrogram(x, n_mels=80, padding=0), in x's dtype. filters: [201, 80]."""
-    window = torch.hann_window(400, periodic=True, dtype=x.dtype)
-    stft = torch.stft(x, 400, 160, window=window, center=True, pad_mode="reflect", normalized=False,
-                      onesided=True, return_complex=True)
-    magnitudes = stft[..., :-1].abs() ** 2  # whisper drops the last frame
-    mel = filters.T @ magnitudes
-    log_spec = torch.clamp(mel, min=1e-10).log10()
-    log_spec = torch.maximum(log_spec, log_spec.max() - 8.0)
-    return (log_spec + 4.0) / 4.0
-
-
 # ---- main -------------------------------------------------------------------------------------------------
 
 def main():
@@ -232,7 +213,7 @@ def main():
         shutil.rmtree(tmp)
 
     # Check the Whisper filters against librosa's formula (librosa itself is not needed).
-    fb64 = _fbanks64()
+    fb64 = whisper_mel_filters()
     ref = librosa_mel_numpy().T
     err = np.abs(fb64.numpy() - ref).max() / np.abs(ref).max()
     assert err < 1e-12, f"melscale_fbanks differs from librosa's slaney mel filters: {err}"
