@@ -26,7 +26,7 @@ def activation(name):
     if name == "quick_gelu":
         return lambda x: x * torch.sigmoid(1.702 * x)
     if name == "gelu":
-        return lambda x: F.gelu(x)
+        return F.gelu
     raise ValueError(f"unknown activation {name!r}")
 
 
@@ -95,8 +95,8 @@ class ClipEncoder(nn.Module):
         return x
 
 
-class _Embeddings(nn.Module):
-    pass
+class _Holder(nn.Module):
+    """A bare container, so submodules get the checkpoint's dotted names (`embeddings.`, `model.encoder.`)."""
 
 
 class ClipVisionTransformer(nn.Module):
@@ -107,7 +107,7 @@ class ClipVisionTransformer(nn.Module):
         super().__init__()
         w, p = c["hidden_size"], c["patch_size"]
         self.patches = (c["image_size"] // p) ** 2
-        self.embeddings = _Embeddings()
+        self.embeddings = _Holder()
         self.embeddings.class_embedding = nn.Parameter(torch.empty(w))
         self.embeddings.patch_embedding = nn.Conv2d(c["num_channels"], w, p, stride=p, bias=False)
         self.embeddings.position_embedding = nn.Embedding(self.patches + 1, w)
@@ -134,7 +134,7 @@ class ClipTextTransformer(nn.Module):
         super().__init__()
         w = c["hidden_size"]
         self.eos = c["eos_token_id"]
-        self.embeddings = _Embeddings()
+        self.embeddings = _Holder()
         self.embeddings.token_embedding = nn.Embedding(c["vocab_size"], w)
         self.embeddings.position_embedding = nn.Embedding(c["max_position_embeddings"], w)
         self.encoder = ClipEncoder(c)
@@ -196,10 +196,6 @@ class WhisperEncoder(nn.Module):
         for layer in self.layers:
             x = layer(x)
         return self.layer_norm(x)[0]
-
-
-class _Holder(nn.Module):
-    pass
 
 
 class ClipVisionTower(nn.Module):
