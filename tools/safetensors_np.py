@@ -34,29 +34,42 @@ def bf16_bits_to_float32(bits):
 
 
 def save(path, tensors, metadata=None, dtypes=None):
-    """Writes {name: ndarray} sorted by name, 8-byte aligned, header padded with spaces to a
-    multiple of 8. `dtypes` may name a tensor's safetensors dtype (needed for "BF16", whose array
+    """Writes {name: ndarray} laid out as the format's reference implementation does: the header
+    (`__metadata__` first) padded with spaces to a multiple of 8, then the tensors contiguous, ordered
+    by element size (largest first) and then by name, so that each starts at a multiple of its
+    element size. `dtypes` may name a tensor's safetensors dtype (needed for "BF16", whose array
     holds the uint16 bits)."""
     dtypes = dtypes or {}
+    arrays = {}
+    for name in tensors:
+        a = np.array(tensors[name], order="C", copy=True)  # ascontiguousarray would turn a scalar into [1]
+        dt = dtypes.get(name) or _NAMES[a.dtype.newbyteorder("<") if a.dtype.byteorder == ">" else a.dtype]
+        arrays[name] = (dt, a.astype(DTYPES[dt], copy=False))
     header, blobs, offset = {}, [], 0
     if metadata:
         header["__metadata__"] = {str(k): str(v) for k, v in metadata.items()}
-    for name in sorted(tensors):
-        a = np.array(tensors[name], order="C", copy=True)  # ascontiguousarray would turn a scalar into [1]
-        dt = dtypes.get(name) or _NAMES[a.dtype.newbyteorder("<") if a.dtype.byteorder == ">" else a.dtype]
-        a = a.astype(DTYPES[dt], copy=False)
+    for name in sorted(arrays, key=lambda n: (-DTYPES[arrays[n][0]].itemsize, n)):
+        dt, a = arrays[name]
         data = a.tobytes()
         header[name] = {"dtype": dt, "shape": list(a.shape), "data_offsets": [offset, offset + len(data)]}
-        pad = (-len(data)) % 8
-        blobs.append(data + b"\0" * pad)
-        offset += len(data) + pad
-    text = json.dumps(header, separators=(",", ":")).encode("utf-8")
+        blobs.append(data)
+        offset += len(data)
+    text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     text += b" " * ((-len(text)) % 8)
     with open(path, "wb") as f:
         f.write(struct.pack("<Q", len(text)))
         f.write(text)
         for b in blobs:
             f.write(b)
+
+
+def _no_duplicates(pairs):
+    d = {}
+    for k, v in pairs:
+        if k in d:
+            raise ValueError(f"key {k!r} appears twice")
+        d[k] = v
+    return d
 
 
 def load(path):
@@ -69,7 +82,7 @@ def load(path):
     (n,) = struct.unpack("<Q", raw[:8])
     if n > len(raw) - 8:
         raise ValueError(f"{path}: header length {n} beyond the file")
-    header = json.loads(raw[8:8 + n].decode("utf-8"))
+    header = json.loads(raw[8:8 + n].decode("utf-8"), object_pairs_hook=_no_duplicates)
     if not isinstance(header, dict):
         raise ValueError(f"{path}: header is not a JSON object")
     data = raw[8 + n:]
@@ -77,8 +90,10 @@ def load(path):
     tensors, dtypes, spans = {}, {}, []
     for name, info in header.items():
         dt = DTYPES[info["dtype"]]
-        shape = [int(d) for d in info["shape"]]
+        shape = info["shape"]
         begin, end = info["data_offsets"]
+        if not all(type(v) is int and v >= 0 for v in shape + [begin, end]):
+            raise ValueError(f"{path}: tensor {name}: shape {shape} or data_offsets {begin}..{end} not non-negative integers")
         count = int(np.prod(shape, dtype=np.int64)) if shape else 1
         if not 0 <= begin <= end <= len(data) or end - begin != count * dt.itemsize:
             raise ValueError(f"{path}: tensor {name}: data_offsets {begin}..{end} do not hold {shape} {info['dtype']}")
@@ -90,3 +105,29 @@ def load(path):
         if b1 < e0:
             raise ValueError(f"{path}: tensors {n0} and {n1} overlap")
     return tensors, dtypes, metadata
+
+
+def check_reference_layout(path):
+    """Raises ValueError unless the file is laid out as the reference implementation writes it: header
+    length a multiple of 8 and padded with spaces, tensors contiguous from offset 0 to the end of the
+    file in (element size descending, name) order. Returns the names in data order."""
+    with open(path, "rb") as f:
+        raw = f.read()
+    (n,) = struct.unpack("<Q", raw[:8])
+    text = raw[8:8 + n]
+    if n % 8 or text.rstrip(b" ") != text.rstrip():
+        raise ValueError(f"{path}: header length {n} is not a multiple of 8 padded with spaces")
+    header = json.loads(text.decode("utf-8"), object_pairs_hook=_no_duplicates)
+    header.pop("__metadata__", None)
+    entries = sorted((v["data_offsets"][0], v["data_offsets"][1], k) for k, v in header.items())
+    # Empty tensors have begin == end; sort them among their neighbours by the expected key.
+    order = sorted(header, key=lambda k: (-DTYPES[header[k]["dtype"]].itemsize, k))
+    pos = 0
+    for name in order:
+        begin, end = header[name]["data_offsets"]
+        if begin != pos:
+            raise ValueError(f"{path}: tensor {name} starts at {begin}, expected {pos} (contiguous, size then name order)")
+        pos = end
+    if 8 + n + pos != len(raw):
+        raise ValueError(f"{path}: tensors end at {pos} but the data area holds {len(raw) - 8 - n} bytes")
+    return [name for _, _, name in entries]
