@@ -42,7 +42,7 @@ public static class Program
         var mfcc = MfccCommand(device, stdout, stderr);
         var preprocess = PreprocessCommand(device, stdout, stderr);
 
-        var root = new RootCommand("OmniKernels: ILGPU kernels for omni-modal inference") { devices, op, ops, check, mfcc, preprocess };
+        var root = new RootCommand("OmniKernels: ILGPU kernels for omni-modal inference") { devices, op, ops, check, mfcc, preprocess, RunCommand.Create(device, stdout, stderr) };
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)
         {
