@@ -13,6 +13,8 @@ public enum Activation
     QuickGelu,
     /// <summary>SiLU / swish: x·σ(x).</summary>
     Silu,
+    /// <summary>ReLU: max(x, 0).</summary>
+    Relu,
 }
 
 /// <summary>An activation as a struct operation, specialized into each kernel at compile time.</summary>
@@ -57,10 +59,17 @@ public readonly struct SiluActivation : IActivation
     public float Apply(float x) => x * KernelMath.Sigmoid(x);
 }
 
+/// <summary>max(x, 0): PyTorch's <c>nn.ReLU</c> (the adaptive fusion's gate_net); NaN maps to 0.</summary>
+public readonly struct ReluActivation : IActivation
+{
+    /// <inheritdoc/>
+    public float Apply(float x) => x > 0f ? x : 0f;
+}
+
 /// <summary>Parses activation names used on the command line and in configs.</summary>
 public static class Activations
 {
-    /// <summary>none, gelu, gelu_tanh, quick_gelu or silu.</summary>
+    /// <summary>none, gelu, gelu_tanh, quick_gelu, silu or relu.</summary>
     public static Activation Parse(string name) => name.Trim().ToLowerInvariant() switch
     {
         "none" or "identity" => Activation.None,
@@ -68,6 +77,7 @@ public static class Activations
         "gelu_tanh" => Activation.GeluTanh,
         "quick_gelu" => Activation.QuickGelu,
         "silu" or "swish" => Activation.Silu,
-        _ => throw new ArgumentException($"unknown activation '{name}': use none, gelu, gelu_tanh, quick_gelu or silu"),
+        "relu" => Activation.Relu,
+        _ => throw new ArgumentException($"unknown activation '{name}': use none, gelu, gelu_tanh, quick_gelu, silu or relu"),
     };
 }

@@ -106,6 +106,7 @@ public static class ElementwiseKernel
             case Activation.GeluTanh: Activate<GeluTanhActivation>(ctx, x, y); break;
             case Activation.QuickGelu: Activate<QuickGeluActivation>(ctx, x, y); break;
             case Activation.Silu: Activate<SiluActivation>(ctx, x, y); break;
+            case Activation.Relu: Activate<ReluActivation>(ctx, x, y); break;
             default: throw new ArgumentOutOfRangeException(nameof(activation), activation, "unknown activation");
         }
     }

@@ -306,6 +306,7 @@ public static class GemmKernel
             case Activation.GeluTanh: Dispatch<TA, GeluTanhActivation>(ctx, cl, args, bias, residual); break;
             case Activation.QuickGelu: Dispatch<TA, QuickGeluActivation>(ctx, cl, args, bias, residual); break;
             case Activation.Silu: Dispatch<TA, SiluActivation>(ctx, cl, args, bias, residual); break;
+            case Activation.Relu: Dispatch<TA, ReluActivation>(ctx, cl, args, bias, residual); break;
             default: throw new ArgumentOutOfRangeException(nameof(activation), activation, "unknown activation");
         }
     }

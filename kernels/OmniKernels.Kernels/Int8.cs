@@ -413,6 +413,7 @@ public static class Int8GemmKernel
             case Activation.GeluTanh: Dispatch<GeluTanhActivation>(ctx, args, f, bias.HasValue, residual.HasValue); break;
             case Activation.QuickGelu: Dispatch<QuickGeluActivation>(ctx, args, f, bias.HasValue, residual.HasValue); break;
             case Activation.Silu: Dispatch<SiluActivation>(ctx, args, f, bias.HasValue, residual.HasValue); break;
+            case Activation.Relu: Dispatch<ReluActivation>(ctx, args, f, bias.HasValue, residual.HasValue); break;
             default: throw new ArgumentOutOfRangeException(nameof(p), p.Activation, "unknown activation");
         }
     }

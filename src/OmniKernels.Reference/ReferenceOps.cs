@@ -13,6 +13,8 @@ public enum RefActivation
     QuickGelu,
     /// <summary>x·σ(x).</summary>
     Silu,
+    /// <summary>max(x, 0).</summary>
+    Relu,
 }
 
 /// <summary>
@@ -223,6 +225,7 @@ public static class ReferenceOps
         RefActivation.GeluTanh => 0.5 * x * (1 + Math.Tanh(Math.Sqrt(2.0 / Math.PI) * (x + 0.044715 * x * x * x))),
         RefActivation.QuickGelu => x / (1 + Math.Exp(-1.702 * x)),
         RefActivation.Silu => x / (1 + Math.Exp(-x)),
+        RefActivation.Relu => Math.Max(x, 0),
         _ => throw new ArgumentOutOfRangeException(nameof(activation)),
     };
 
@@ -259,5 +262,80 @@ public static class ReferenceOps
             if (Math.Abs(delta - 1) < 1e-16) break;
         }
         return Math.Exp(-x * x) / Math.Sqrt(Math.PI) / f;
+    }
+
+    /// <summary>
+    /// The sigmoid gated fusion over z [B, M·E] (block m = columns m·E … m·E + E − 1), a Linear weight
+    /// [M·E, M·E] ([out, in]) and bias [M·E]: for n in a present block, gates[b, n] = σ(bias[n] +
+    /// Σ_{k in a present block} weight[n, k]·z[b, k]); gates of absent blocks are 0; fused[b, e] =
+    /// Σ_{m present} gates[b, m·E + e]·z[b, m·E + e]. Absent blocks of z are never read.
+    /// </summary>
+    public static void GatedFusionSigmoid(ReadOnlySpan<float> z, ReadOnlySpan<float> weight, ReadOnlySpan<float> bias,
+        int batch, int modalities, int width, ReadOnlySpan<bool> present, Span<double> fused, Span<double> gates)
+    {
+        int n = modalities * width;
+        if (z.Length != batch * n || weight.Length != n * n || bias.Length != n || present.Length != modalities
+            || fused.Length != batch * width || gates.Length != batch * n)
+            throw new ArgumentException("z, weight, bias, present, fused or gates size");
+        for (int b = 0; b < batch; b++)
+        {
+            for (int o = 0; o < n; o++)
+            {
+                if (!present[o / width])
+                {
+                    gates[b * n + o] = 0;
+                    continue;
+                }
+                double a = bias[o];
+                for (int k = 0; k < n; k++)
+                    if (present[k / width]) a += (double)weight[o * n + k] * z[b * n + k];
+                gates[b * n + o] = 1 / (1 + Math.Exp(-a));
+            }
+            for (int e = 0; e < width; e++)
+            {
+                double s = 0;
+                for (int m = 0; m < modalities; m++)
+                    if (present[m]) s += gates[b * n + m * width + e] * z[b * n + m * width + e];
+                fused[b * width + e] = s;
+            }
+        }
+    }
+
+    /// <summary>
+    /// The softmax gated fusion: logits[b, m] = bias[m] + Σ_k weight[m, k]·h[b, k] (h [B, K], weight
+    /// [M, K]); weights[b, ·] = softmax of the logits over the present modalities, 0 for absent ones;
+    /// fused[b, f] = Σ_{m present} weights[b, m]·x[b, m·F + f] over x [B, M·F]. Absent blocks of x
+    /// are never read.
+    /// </summary>
+    public static void GatedFusionSoftmax(ReadOnlySpan<float> h, ReadOnlySpan<float> weight, ReadOnlySpan<float> bias, ReadOnlySpan<float> x,
+        int batch, int modalities, int inputWidth, int width, ReadOnlySpan<bool> present, Span<double> fused, Span<double> weights)
+    {
+        if (h.Length != batch * inputWidth || weight.Length != modalities * inputWidth || bias.Length != modalities || present.Length != modalities
+            || x.Length != batch * modalities * width || fused.Length != batch * width || weights.Length != batch * modalities)
+            throw new ArgumentException("h, weight, bias, x, present, fused or weights size");
+        var logits = new double[modalities];
+        for (int b = 0; b < batch; b++)
+        {
+            double max = double.NegativeInfinity;
+            for (int m = 0; m < modalities; m++)
+            {
+                double a = bias[m];
+                for (int k = 0; k < inputWidth; k++) a += (double)weight[m * inputWidth + k] * h[b * inputWidth + k];
+                logits[m] = a;
+                if (present[m]) max = Math.Max(max, a);
+            }
+            double sum = 0;
+            for (int m = 0; m < modalities; m++)
+                if (present[m]) sum += Math.Exp(logits[m] - max);
+            for (int m = 0; m < modalities; m++)
+                weights[b * modalities + m] = present[m] ? Math.Exp(logits[m] - max) / sum : 0;
+            for (int f = 0; f < width; f++)
+            {
+                double s = 0;
+                for (int m = 0; m < modalities; m++)
+                    if (present[m]) s += weights[b * modalities + m] * x[(b * modalities + m) * width + f];
+                fused[b * width + f] = s;
+            }
+        }
     }
 }

@@ -121,6 +121,18 @@ public sealed class ParityTests
         yield return new("patch_embed_clip_b2_224_p16_d768", "patch-embed",
             In(("image", [2, 3, 224, 224]), ("weight", [768, 3, 16, 16]), ("bias", [768]), ("cls", [768]), ("pos", [197, 768])), P(), gemm, Large: true);
         yield return new("gelu_1000003", "gelu", Wide("x", -9f, 9f, 1000003), P(), pointwise, Large: true);
+
+        // ReLU, pointwise and as the GEMM epilogue (the adaptive fusion's gate_net: Linear → ReLU → Linear).
+        yield return new("relu_1001", "relu", Wide("x", -9f, 9f, 7, 143), P(), pointwise);
+        yield return new("matmul_5x96x48_tb_bias_relu", "matmul", In(("a", [5, 96]), ("b", [48, 96]), ("bias", [48])), P("transpose_b=true", "activation=relu"), gemm);
+        yield return new("matmul_int8_7x96x48_bias_relu", "matmul-int8", () =>
+        {
+            var d = In(("x", [7, 96]), ("bias", [48]))();
+            d["w"] = Int8Tensor(5, 48, 96);
+            d["scales"] = new HostTensor([48], RandomInputs.Uniform(6, 48, 0.001f, 0.01f));
+            return d;
+        }, P("activation=relu"), 2e-2);
+        foreach (var c in FusionCases.All()) yield return c;
     }
 
     public static IEnumerable<TestCaseData> Matrix() =>

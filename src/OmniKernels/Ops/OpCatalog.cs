@@ -14,12 +14,14 @@ public static class OpCatalog
         new ActivationOp("gelu_tanh", "y = ½x(1 + tanh(√(2/π)(x + 0.044715x³)))"),
         new ActivationOp("quick_gelu", "y = x·σ(1.702x)"),
         new ActivationOp("silu", "y = x·σ(x)"),
+        new ActivationOp("relu", "y = max(x, 0)"),
         new BinaryOp(add: true),
         new BinaryOp(add: false),
         new AttentionOp(),
         new PatchEmbedOp(),
         new QuantizeOp(),
         new MatMulInt8Op(),
+        new GatedFusionOp(),
     ];
 
     /// <summary>The op called <paramref name="name"/>, or an error listing the known ones.</summary>
