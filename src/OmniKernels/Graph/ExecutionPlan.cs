@@ -1,3 +1,5 @@
+using ILGPU;
+using ILGPU.Runtime;
 using System.Diagnostics;
 
 namespace OmniKernels.Graph;

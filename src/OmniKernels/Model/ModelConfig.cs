@@ -78,7 +78,13 @@ internal readonly struct ConfigNode(JsonElement e, string file, string path)
     {
         if (!Has(key)) return null;
         var a = Get(key, JsonValueKind.Array, "an array of numbers");
-        return a.Raw.EnumerateArray().Select(x => x.ValueKind == JsonValueKind.Number ? x.GetSingle() : throw Error(key, "must hold numbers only")).ToArray();
+        var list = new List<float>();
+        foreach (var x in a.Raw.EnumerateArray())
+        {
+            if (x.ValueKind != JsonValueKind.Number) throw Error(key, "must hold numbers only");
+            list.Add(x.GetSingle());
+        }
+        return [.. list];
     }
 
     public IEnumerable<(string Key, ConfigNode Node)> Entries()

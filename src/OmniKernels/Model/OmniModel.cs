@@ -119,7 +119,8 @@ internal sealed class OmniModel : IDisposable
             string key = m.ToString().ToLowerInvariant();
             if (only is not null && !only.Contains(m) && !(m == Modality.Image && only.Contains(Modality.Video))) continue;
             var c = towers.Obj(key);
-            var scope = lc.Store.Scope(c.Str("prefix", ""));
+            string prefix = c.Str("prefix", "").TrimEnd('.');
+            var scope = prefix.Length == 0 ? lc.Store.Root : lc.Store.Scope(prefix);
             string kind = c.Str("type");
             Tower tower = (m, kind) switch
             {

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using OmniKernels.Audio;
 using OmniKernels.Graph;
 using OmniKernels.Images;
+using OmniKernels.Kernels;
 using OmniKernels.Model;
 
 namespace OmniKernels.Session;
