@@ -119,12 +119,12 @@ def train_spm(lines, rule):
         path = os.path.join(tmp, "corpus.txt")
         with open(path, "w", encoding="utf-8") as f:
             f.write("\n".join(lines) + "\n")
-        prefix = os.path.join(tmp, "spm")
-        subprocess.run(["spm_train", f"--input={path}", f"--model_prefix={prefix}", "--model_type=bpe",
+        # Relative paths: the model's trainer_spec records them, and the bytes should not depend on the temp dir.
+        subprocess.run(["spm_train", "--input=corpus.txt", "--model_prefix=spm", "--model_type=bpe",
                         "--vocab_size=300", "--bos_id=1", "--eos_id=3", "--pad_id=0", "--unk_id=2",
                         f"--normalization_rule_name={rule}", "--num_threads=1", "--random_seed=17",
-                        "--minloglevel=2"], check=True)
-        with open(prefix + ".model", "rb") as f:
+                        "--minloglevel=2"], check=True, cwd=tmp)
+        with open(os.path.join(tmp, "spm.model"), "rb") as f:
             return f.read()
 
 
