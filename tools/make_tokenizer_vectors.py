@@ -14,8 +14,8 @@ Every case holds [bos] + tokens + [eos], cut to its context length with eos kept
 
 The CLIP encoder follows openai/CLIP `simple_tokenizer.py` and Hugging Face's CLIPTokenizer(Fast)
 without ftfy: NFC, whitespace collapsed and stripped, lower-cased (ftfy's mojibake repair and
-openai's html.unescape are not applied: Hugging Face applies neither without ftfy), then the
-pre-tokenization pattern
+openai's html.unescape are not applied: Hugging Face applies neither without ftfy), the special
+tokens cut out first (Hugging Face's added-token split), then on the rest the pre-tokenization pattern
     <\\|startoftext\\|>|<\\|endoftext\\|>|'s|'t|'re|'ve|'m|'ll|'d|[\\p{L}]+|[\\p{N}]|[^\\s\\p{L}\\p{N}]+
 (case-insensitive), UTF-8 bytes through CLIP's byte->unicode map, BPE by merge rank with `</w>` on
 the last symbol of each word. Debian has no python `regex` module, and `re` has no \\p{..}, so the
