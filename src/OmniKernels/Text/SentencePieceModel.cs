@@ -8,8 +8,8 @@ namespace OmniKernels.Text;
 /// <summary>
 /// A SentencePiece model loaded through Microsoft.ML.Tokenizers, with the text normalization done here: in 2.0.1 the
 /// library's <see cref="SentencePieceNormalizer"/> returns an empty string for any text of one character (so "a"
-/// encoded to nothing), and it ignores the model's normalization rule (the precompiled <c>nmt_nfkc</c> map that
-/// spm_train writes by default). The library still does the encoding, from text normalized as SentencePiece does.
+/// encoded to nothing), and it does not apply the model's normalization rule (it checks the precompiled
+/// <c>nmt_nfkc</c> map that spm_train writes by default, then leaves "ﬁ" or "Ｔ" as they are). The library still does the encoding, from text normalized as SentencePiece does.
 /// </summary>
 internal sealed class SentencePieceModel
 {
@@ -34,16 +34,18 @@ internal sealed class SentencePieceModel
         string rule;
         try
         {
+            (rule, bool hasPieces, bool hasTrainerSpec) = Inspect(bytes);
+            // The library dereferences a missing trainer spec (NullReferenceException): check before handing over.
+            if (!hasPieces || !hasTrainerSpec)
+                throw new TokenizerFormatException($"{path}: not a SentencePiece model: it holds no " +
+                    (hasPieces ? "trainer spec" : "pieces"));
             tokenizer = SentencePieceTokenizer.Create(new MemoryStream(bytes, writable: false),
                 addBeginningOfSentence: true, addEndOfSentence: true);
-            rule = NormalizationRule(bytes);
         }
         catch (Exception ex) when (TextTokenizer.IsLibraryFormatError(ex))
         {
             throw new TokenizerFormatException($"{path}: not a SentencePiece model: {InputFile.OneLine(ex.Message)}", ex);
         }
-        if (tokenizer.Vocabulary.Count == 0)
-            throw new TokenizerFormatException($"{path}: not a SentencePiece model: it holds no pieces");
         if (rule is not ("nmt_nfkc" or "identity"))
             throw new TokenizerFormatException(
                 $"{path}: normalization rule '{InputFile.OneLine(rule)}' is not supported (nmt_nfkc and identity are)");
@@ -123,17 +125,21 @@ internal sealed class SentencePieceModel
     }
 
     /// <summary>
-    /// <c>normalizer_spec.name</c> (ModelProto field 3, NormalizerSpec field 1: sentencepiece_model.proto), which
-    /// the library parses but does not expose. A model without it, or without a precompiled map, normalizes nothing.
+    /// The ModelProto's top level (sentencepiece_model.proto): whether it has pieces (field 1) and a trainer spec
+    /// (field 2), and <c>normalizer_spec.name</c> (field 3, its field 1), which the library parses but does not
+    /// expose. A model without a precompiled normalization map normalizes nothing, whatever its rule's name.
     /// </summary>
-    private static string NormalizationRule(byte[] model)
+    private static (string Rule, bool HasPieces, bool HasTrainerSpec) Inspect(byte[] model)
     {
         string name = "";
-        bool hasMap = false;
+        bool hasMap = false, hasPieces = false, hasTrainerSpec = false;
         var input = new CodedInputStream(model);
         for (uint tag = input.ReadTag(); tag != 0; tag = input.ReadTag())
         {
-            if (WireFormat.GetTagFieldNumber(tag) != 3 || WireFormat.GetTagWireType(tag) != WireFormat.WireType.LengthDelimited)
+            int number = WireFormat.GetTagFieldNumber(tag);
+            hasPieces |= number == 1;
+            hasTrainerSpec |= number == 2;
+            if (number != 3 || WireFormat.GetTagWireType(tag) != WireFormat.WireType.LengthDelimited)
             {
                 input.SkipLastField();
                 continue;
@@ -150,6 +156,6 @@ internal sealed class SentencePieceModel
                     spec.SkipLastField();
             }
         }
-        return hasMap ? name : "identity";
+        return (hasMap ? name : "identity", hasPieces, hasTrainerSpec);
     }
 }
