@@ -43,6 +43,7 @@ public static class Program
         var preprocess = PreprocessCommand(device, stdout, stderr);
 
         var root = new RootCommand("OmniKernels: ILGPU kernels for omni-modal inference") { devices, op, ops, check, mfcc, preprocess, RunCommand.Create(device, stdout, stderr) };
+        foreach (var c in WeightsCommands.Create(stdout, stderr)) root.Subcommands.Add(c);
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)
         {

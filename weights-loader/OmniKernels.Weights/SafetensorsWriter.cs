@@ -24,6 +24,9 @@ public sealed class SafetensorsWriter
     /// <summary>The number of tensors added.</summary>
     public int Count => _tensors.Count;
 
+    /// <summary>The bytes of all tensors added (the data area's size; what an index's <c>total_size</c> counts).</summary>
+    public long DataLength => _tensors.Values.Sum(t => (long)t.Data.Length);
+
     /// <summary>
     /// Adds a tensor of <paramref name="dtype"/> and <paramref name="shape"/> (empty for a scalar) whose
     /// little-endian bytes are <paramref name="data"/> (copied).

@@ -32,6 +32,13 @@ public readonly struct WeightScope
     /// <summary>True when the store holds <c>Prefix.name</c> (does not mark it used).</summary>
     public bool Contains(string name) => Store.Has(Join(name));
 
+    /// <summary>The header entry of <c>Prefix.name</c> if there is one, without marking it used.</summary>
+    public bool TryPeek(string name, out TensorInfo info)
+    {
+        info = Store.Peek(Join(name))!;
+        return info is not null;
+    }
+
     /// <summary>The header entry of <c>Prefix.name</c>; marks it used.</summary>
     /// <exception cref="SafetensorsFormatException">No such tensor: the message names the full name, the file(s) and names nearby.</exception>
     public TensorInfo Info(string name) => Store.Lookup(Join(name), markUsed: true).Info;

@@ -28,6 +28,10 @@ public sealed class WeightStore : IDisposable
         _byName = byName;
         All = byName.Values.Select(v => v.Item1).OrderBy(t => t.Name, StringComparer.Ordinal).ToArray();
         Files = Array.AsReadOnly(files);
+        var metadata = new SortedDictionary<string, string>(StringComparer.Ordinal);
+        foreach (var f in files)
+            foreach (var (k, v) in f.Metadata) metadata.TryAdd(k, v);
+        Metadata = metadata.AsReadOnly();
     }
 
     /// <summary>What was opened: the safetensors file or the index (full path).</summary>
@@ -35,6 +39,9 @@ public sealed class WeightStore : IDisposable
 
     /// <summary>The open files, one per shard (owned by the store).</summary>
     public IReadOnlyList<SafetensorsFile> Files { get; }
+
+    /// <summary>The files' <c>__metadata__</c> merged (for shards, the first shard holding a key gives its value).</summary>
+    public IReadOnlyDictionary<string, string> Metadata { get; }
 
     /// <summary>Every tensor of every file, sorted by name.</summary>
     public IReadOnlyList<TensorInfo> All { get; }
@@ -177,6 +184,8 @@ public sealed class WeightStore : IDisposable
     }
 
     internal bool Has(string fullName) => _byName.ContainsKey(fullName);
+
+    internal TensorInfo? Peek(string fullName) => _byName.TryGetValue(fullName, out var e) ? e.Info : null;
 
     private string Describe() => _files.Length == 1 ? _files[0].FilePath : $"{Source} ({_files.Length} shards)";
 
