@@ -47,7 +47,7 @@ internal sealed class GateFusion : Fusion
         try
         {
             var gate = s.Pp("gate");
-            var w = gate.GetFloat32([n, n], "weight");
+            var w = lc.Matrix(gate, n, n);
             var b = gate.GetFloat32([n], "bias");
             _weights = Owned.Add(GatedFusionWeights.Create(lc.Device, FusionGate.Sigmoid, modalities.Count, n, w, b,
                 lc.Int8 ? FusionWeightFormat.Int8 : FusionWeightFormat.Fp32));
@@ -104,7 +104,7 @@ internal sealed class AdaptiveCrossAttentionFusion : Fusion
             _text = Linear.Load(lc, Owned, textWidth, (s.Pp("text_proj"), f, true));
             _gate0 = Linear.Load(lc, Owned, 2 * f, (s.Pp("gate_net.0"), f, true));
             var g2 = s.Pp("gate_net.2");
-            _gate2 = Owned.Add(GatedFusionWeights.Create(lc.Device, FusionGate.Softmax, 2, f, g2.GetFloat32([2, f], "weight"),
+            _gate2 = Owned.Add(GatedFusionWeights.Create(lc.Device, FusionGate.Softmax, 2, f, lc.Matrix(g2, 2, f),
                 g2.GetFloat32([2], "bias"), lc.Int8 ? FusionWeightFormat.Int8 : FusionWeightFormat.Fp32));
             // nn.MultiheadAttention keeps Q, K, V stacked in in_proj_weight [3F, F]; split it into the
             // query projection (over text) and the key/value projection (over image tokens).

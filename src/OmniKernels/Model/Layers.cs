@@ -7,6 +7,16 @@ namespace OmniKernels.Model;
 /// <summary>What a model's modules need at load: the device, fp32 or INT8 Linear layers, and the weights' source.</summary>
 internal sealed record LoadContext(DeviceContext Device, bool Int8, OmniKernels.Weights.WeightStore Store)
 {
+    /// <summary>A Linear's weight [rows, cols] as float: read, or dequantized from an INT8 checkpoint's weight and weight_scale.</summary>
+    public float[] Matrix(WeightScope linear, int rows, int cols)
+    {
+        if (!Int8Checkpoint.IsQuantizedLinear(linear)) return linear.GetFloat32([rows, cols], "weight");
+        var l = Int8Checkpoint.ReadLinear(linear, rows, cols);
+        var w = new float[(long)rows * cols];
+        Int8Checkpoint.Dequantize(l.Weight, l.Scales, rows, cols, w);
+        return w;
+    }
+
     /// <summary>Uploads a float tensor read (shape-checked) from the store, rows padded to 16 for the GEMM's epilogue reads.</summary>
     public Tensor Upload(WeightScope scope, string name, params long[] shape)
     {
@@ -74,17 +84,19 @@ internal sealed class Linear
         var w = new float[(long)outFeatures * inFeatures];
         var bias = blocks.Any(b => b.Bias) ? new float[outFeatures] : null;
         int row = 0;
-        bool allInt8 = blocks.All(b => b.Scope.Contains("weight_scale"));
+        // An INT8 checkpoint's Linear is used as stored; a mix of quantized and float blocks is read as float.
+        bool allInt8 = blocks.All(b => Int8Checkpoint.IsQuantizedLinear(b.Scope));
         sbyte[]? q = allInt8 ? new sbyte[w.Length] : null;
         float[]? scales = allInt8 ? new float[outFeatures] : null;
         foreach (var (scope, o, hasBias) in blocks)
         {
             if (allInt8)
             {
-                scope.GetInt8([o, inFeatures], "weight").CopyTo(q.AsSpan(row * inFeatures));
-                scope.GetFloat32([o, 1], "weight_scale").CopyTo(scales.AsSpan(row));
+                var l = Int8Checkpoint.ReadLinear(scope, o, inFeatures);
+                l.Weight.CopyTo(q.AsSpan(row * inFeatures));
+                l.Scales.CopyTo(scales.AsSpan(row));
             }
-            else scope.GetFloat32([o, inFeatures], "weight").CopyTo(w.AsSpan(row * inFeatures));
+            else lc.Matrix(scope, o, inFeatures).CopyTo(w.AsSpan(row * inFeatures));
             if (hasBias) scope.GetFloat32([o], "bias").CopyTo(bias.AsSpan(row));
             row += o;
         }
