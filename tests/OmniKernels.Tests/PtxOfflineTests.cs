@@ -81,7 +81,7 @@ public sealed class PtxOfflineTests
     {
         var e = Find(name);
         var ptx = Compile(e, arch == "sm80" ? CudaArchitecture.SM_80 : CudaArchitecture.SM_90);
-        // ILGPU 1.5.3 writes .target sm_80 at most, whatever the architecture asked for (docs/kernels/README.md).
+        // ILGPU 1.5.3 writes .target sm_80 at most, whatever the architecture asked for (docs/kernels/gpu.md).
         Assert.That(ptx, Does.Contain(".target sm_80"));
         Assert.That(GpuExpectations.ContainsKey(e.Method.Name), $"{e.Method.Name} is GPU-shaped but has no PTX expectations in this test");
         foreach (var must in GpuExpectations[e.Method.Name])
