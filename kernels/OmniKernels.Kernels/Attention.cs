@@ -26,9 +26,10 @@ public readonly record struct AttentionParams(float? Scale = null, bool Causal =
 /// (online softmax in base 2), and rescales its D × 16 accumulator, which lives in the same scratch
 /// (L1-resident) with the step's probabilities. Masks: keys at
 /// or past a batch's valid length, causal, and the padding of the last key tile all become −1e30;
-/// a row with no visible key is written as zeros.
+/// a row with no visible key is written as zeros. The GPU-shaped schedule (FlashAttention-2's
+/// forward, AttentionFlash.cs) is chosen by the launcher on GPU-scheduled devices.
 /// </summary>
-public static class AttentionKernel
+public static partial class AttentionKernel
 {
     /// <summary>Query rows per work-item (SIMD lanes).</summary>
     public const int QueryBlock = 16;
@@ -38,7 +39,6 @@ public static class AttentionKernel
 
     private const float Masked = -1e30f;
     private const float Log2E = 1.44269504088896341f;
-    private const int GpuGroupSize = 64;
 
     /// <summary>Scratch floats one work-item uses: transposed Q, the accumulator, one key step of probabilities, row max and row sum.</summary>
     private static long ScratchPerItem(long d) => (2 * d + KeyStep + 2) * QueryBlock;
@@ -218,12 +218,12 @@ public static class AttentionKernel
         }
     }
 
-    private static class Variant<TMul> where TMul : struct, IMulAdd
-    {
-        public static readonly object Key = new();
-        public static readonly Func<Accelerator, Action<AcceleratorStream, KernelConfig, Args>> Load =
-            acc => acc.LoadKernel<Args>(Kernel<TMul>);
-    }
+    private static readonly KernelTable<Action<AcceleratorStream, KernelConfig, Args>> Variants =
+        KernelTables.Explicit<Args>("attention", typeof(AttentionKernel),
+            [new(nameof(Kernel), KernelSchedule.Cpu), new(nameof(FlashKernel), KernelSchedule.Gpu, FlashThreads)], KernelTables.MulAdds);
+
+    /// <summary>Every kernel variant this family's launchers can load.</summary>
+    internal static IEnumerable<KernelEntry> EntryPoints => Variants.Entries;
 
     /// <summary>
     /// O = softmax(Q·Kᵀ·scale + mask)·V. Q and O are [B, H, S_q, D] or [B, S_q, H, D] as
@@ -231,12 +231,23 @@ public static class AttentionKernel
     /// dimension (so slices of a fused QKV projection work without copies). <paramref name="lengths"/>
     /// (int32 [B], optional) hides keys at or past each batch's length. <paramref name="scratch"/>
     /// holds at least <see cref="ScratchElements"/> floats; when null one is rented from the pool for
-    /// the call. Q, K, V must not overlap O or the scratch.
+    /// the call (the GPU schedule needs none and ignores it; it takes head dimensions up to
+    /// <see cref="FlashMaxHeadDim"/>). Q, K, V must not overlap O or the scratch.
     /// </summary>
     public static void Launch(DeviceContext ctx, TensorView q, TensorView k, TensorView v, TensorView o,
         AttentionLayout layout = AttentionLayout.Bhsd, AttentionParams p = default, TensorView? lengths = null, TensorView? scratch = null)
     {
         var args = Validate(q, k, v, o, layout, p, lengths);
+        if (ctx.Schedule == KernelSchedule.Gpu)
+        {
+            if (args.D > FlashMaxHeadDim)
+                throw new NotSupportedException($"the GPU attention schedule takes head_dim up to {FlashMaxHeadDim}; got {args.D} (use OMNI_SCHEDULE=cpu)");
+            long batch = args.Total / args.QBlocks / args.H;
+            args.QBlocks = (args.Sq + FlashQueries - 1) / FlashQueries;
+            args.Total = checked(batch * args.H * args.QBlocks);
+            Variants.Get(ctx, 1, KernelTables.MulAdd(ctx))(ctx.Stream, new KernelConfig(checked((int)args.Total), FlashThreads), args);
+            return;
+        }
         long need = ScratchElements(args.Total / args.QBlocks / args.H, args.H, args.Sq, args.D);
         Tensor? rented = null;
         try
@@ -252,11 +263,7 @@ public static class AttentionKernel
                 rented = Tensor.Allocate(ctx, DType.F32, new Shape(need));
                 args.Scratch = rented.View.Elements<float>();
             }
-            int group = ctx.IsCpuLike ? 1 : GpuGroupSize;
-            int groups = checked((int)((args.Total + group - 1) / group));
-            var config = new KernelConfig(groups, group);
-            if (KernelMath.UsesOpenCLFma(ctx.Accelerator)) ctx.Kernel(Variant<OpenCLFma>.Key, Variant<OpenCLFma>.Load)(ctx.Stream, config, args);
-            else ctx.Kernel(Variant<PlainMulAdd>.Key, Variant<PlainMulAdd>.Load)(ctx.Stream, config, args);
+            Variants.Get(ctx, 0, KernelTables.MulAdd(ctx))(ctx.Stream, KernelTables.PerItemConfig(ctx, args.Total), args);
         }
         finally
         {

@@ -78,23 +78,23 @@ public static class ElementwiseKernel
 
     private static void FillKernel(Index1D i, Args g) => g.Y[i] = g.Value;
 
-    private static class UnaryVariant<TAct> where TAct : struct, IActivation
-    {
-        public static readonly object Key = new();
-        public static readonly Func<Accelerator, Action<AcceleratorStream, KernelConfig, Args>> Load =
-            acc => acc.LoadKernel<Args>(UnaryKernel<TAct>);
-    }
+    /// <summary>The activations <see cref="Activate{TAct}"/> is compiled for: the five of <see cref="Activation"/>, then the audio front end's logs.</summary>
+    private static readonly Type[] UnaryOps = [.. KernelTables.Activations, typeof(PowerToDb), typeof(LogOffset), typeof(Log10Floor)];
 
-    private static class BinaryVariant<TOp> where TOp : struct, IBinaryOp
-    {
-        public static readonly object Key = new();
-        public static readonly Func<Accelerator, Action<AcceleratorStream, KernelConfig, Args>> Load =
-            acc => acc.LoadKernel<Args>(BinaryKernel<TOp>);
-    }
+    /// <summary>The operations <see cref="Binary{TOp}"/> is compiled for.</summary>
+    private static readonly Type[] BinaryOps = [typeof(AddOp), typeof(SubOp), typeof(MulOp), typeof(MaxOp), typeof(MinOp)];
 
-    private static readonly object FillKey = new();
-    private static readonly Func<Accelerator, Action<AcceleratorStream, Index1D, Args>> FillLoad =
-        acc => acc.LoadAutoGroupedKernel<Index1D, Args>(FillKernel);
+    private static readonly KernelTable<Action<AcceleratorStream, KernelConfig, Args>> Unary =
+        KernelTables.Explicit<Args>("elementwise", typeof(ElementwiseKernel), [new(nameof(UnaryKernel))], UnaryOps);
+
+    private static readonly KernelTable<Action<AcceleratorStream, KernelConfig, Args>> Binaries =
+        KernelTables.Explicit<Args>("elementwise", typeof(ElementwiseKernel), [new(nameof(BinaryKernel))], BinaryOps);
+
+    private static readonly KernelTable<Action<AcceleratorStream, Index1D, Args>> Fills =
+        KernelTables.Implicit<Args>("elementwise", typeof(ElementwiseKernel), [new(nameof(FillKernel))]);
+
+    /// <summary>Every kernel variant this family's launchers can load.</summary>
+    internal static IEnumerable<KernelEntry> EntryPoints => Unary.Entries.Concat(Binaries.Entries).Concat(Fills.Entries);
 
     /// <summary>y = act(x), same shapes; x and y may be the same view.</summary>
     public static void Activate(DeviceContext ctx, Activation activation, TensorView x, TensorView y)
@@ -111,11 +111,11 @@ public static class ElementwiseKernel
         }
     }
 
-    /// <summary>y = TAct(x) for a struct activation.</summary>
+    /// <summary>y = TAct(x) for a struct activation listed in this family's table (others throw).</summary>
     public static void Activate<TAct>(DeviceContext ctx, TensorView x, TensorView y) where TAct : struct, IActivation
     {
         var (lx, ly) = CheckPair(x, y, "x");
-        var k = ctx.Kernel(UnaryVariant<TAct>.Key, UnaryVariant<TAct>.Load);
+        var k = Unary.Get(ctx, 0, KernelTables.IndexOf<TAct>(UnaryOps, "elementwise"));
         k(ctx.Stream, RowsConfig(ctx.Accelerator, lx.Rows, lx.Cols), new Args { A = x.Elements<float>(), B = x.Elements<float>(), Y = y.Elements<float>(), Cols = lx.Cols, PitchA = lx.Pitch, PitchY = ly.Pitch });
     }
 
@@ -125,12 +125,12 @@ public static class ElementwiseKernel
     /// <summary>y = a · b, same shapes.</summary>
     public static void Mul(DeviceContext ctx, TensorView a, TensorView b, TensorView y) => Binary<MulOp>(ctx, a, b, y);
 
-    /// <summary>y = TOp(a, b) for a struct operation, same shapes.</summary>
+    /// <summary>y = TOp(a, b) for a struct operation listed in this family's table (others throw), same shapes.</summary>
     public static void Binary<TOp>(DeviceContext ctx, TensorView a, TensorView b, TensorView y) where TOp : struct, IBinaryOp
     {
         var (la, ly) = CheckPair(a, y, "a");
         var (lb, _) = CheckPair(b, y, "b");
-        var k = ctx.Kernel(BinaryVariant<TOp>.Key, BinaryVariant<TOp>.Load);
+        var k = Binaries.Get(ctx, 0, KernelTables.IndexOf<TOp>(BinaryOps, "elementwise"));
         k(ctx.Stream, RowsConfig(ctx.Accelerator, la.Rows, la.Cols), new Args { A = a.Elements<float>(), B = b.Elements<float>(), Y = y.Elements<float>(), Cols = la.Cols, PitchA = la.Pitch, PitchB = lb.Pitch, PitchY = ly.Pitch });
     }
 
@@ -140,7 +140,7 @@ public static class ElementwiseKernel
         Layout2D.CheckF32(y, "y");
         var l = Layout2D.Of(y, "y");
         long n = Math.Min(l.Rows * l.Pitch, y.Capacity);
-        var k = ctx.Kernel(FillKey, FillLoad);
+        var k = Fills.Get(ctx, 0);
         k(ctx.Stream, checked((int)n), new Args { A = y.Elements<float>(), B = y.Elements<float>(), Y = y.Elements<float>(), Value = value });
     }
 

@@ -24,9 +24,11 @@ public static class EmbeddingKernel
         g.Y[t * g.PitchY + c] = g.Table[g.Ids[t] * g.PitchT + c] + g.Pos[s * g.PitchP + c];
     }
 
-    private static readonly object Key = new();
-    private static readonly Func<Accelerator, Action<AcceleratorStream, KernelConfig, Args>> Load =
-        acc => acc.LoadKernel<Args>(Kernel);
+    private static readonly KernelTable<Action<AcceleratorStream, KernelConfig, Args>> Lookups =
+        KernelTables.Explicit<Args>("embedding", typeof(EmbeddingKernel), [new(nameof(Kernel))]);
+
+    /// <summary>Every kernel variant this family's launchers can load.</summary>
+    internal static IEnumerable<KernelEntry> EntryPoints => Lookups.Entries;
 
     /// <summary>
     /// table [V, D], ids I32 [B, S] dense (every id in 0..V−1: the caller validates them on the host,
@@ -47,7 +49,7 @@ public static class EmbeddingKernel
         var lt = Layout2D.Of(table, "table");
         var lp = Layout2D.Of(pos, "pos");
         var ly = Layout2D.Of(y, "y");
-        var k = ctx.Kernel(Key, Load);
+        var k = Lookups.Get(ctx, 0);
         k(ctx.Stream, ElementwiseKernel.RowsConfig(ctx.Accelerator, b * s, d), new Args
         {
             Table = table.Elements<float>(), Pos = pos.Elements<float>(), Y = y.Elements<float>(), Ids = ids.Elements<int>(),

@@ -199,7 +199,6 @@ public static class GatedFusionKernel
     public const int TileRows = 4;
 
     private const int W = GemmKernel.PanelWidth;
-    private const int GpuGroupSize = 64;
 
     /// <summary>16-wide strips of a fused output of width <paramref name="width"/>.</summary>
     internal static long Strips(long width) => (width + W - 1) / W;
@@ -474,12 +473,22 @@ public static class GatedFusionKernel
         cols.Store(f0, g.Fused, rows.R0 * g.Ldf, e0, g.Width);
     }
 
-    private static class Variant<TGate, TCols> where TGate : struct, IFusionGate where TCols : struct, IColumns
-    {
-        public static readonly object Key = new();
-        public static readonly Func<Accelerator, Action<AcceleratorStream, KernelConfig, Args>> Load =
-            acc => acc.LoadKernel<Args>(Kernel<TGate, TCols>);
-    }
+    // Gate variants in the order Run indexes them: sigmoid gates by (columns, multiply-add, weights), then softmax gates.
+    private static readonly Type[] Gates =
+    [
+        typeof(SigmoidGate<Int8Weights, OpenCLFma, WideColumns>), typeof(SigmoidGate<Fp32Weights, OpenCLFma, WideColumns>),
+        typeof(SigmoidGate<Int8Weights, PlainMulAdd, WideColumns>), typeof(SigmoidGate<Fp32Weights, PlainMulAdd, WideColumns>),
+        typeof(SigmoidGate<Int8Weights, OpenCLFma, NarrowColumns>), typeof(SigmoidGate<Fp32Weights, OpenCLFma, NarrowColumns>),
+        typeof(SigmoidGate<Int8Weights, PlainMulAdd, NarrowColumns>), typeof(SigmoidGate<Fp32Weights, PlainMulAdd, NarrowColumns>),
+        typeof(SoftmaxGate<Int8Weights, OpenCLFma>), typeof(SoftmaxGate<Fp32Weights, OpenCLFma>),
+        typeof(SoftmaxGate<Int8Weights, PlainMulAdd>), typeof(SoftmaxGate<Fp32Weights, PlainMulAdd>),
+    ];
+
+    private static readonly KernelTable<Action<AcceleratorStream, KernelConfig, Args>> Variants =
+        KernelTables.Explicit<Args>("gated_fusion", typeof(GatedFusionKernel), [new(nameof(Kernel))], Gates, [typeof(WideColumns), typeof(NarrowColumns)]);
+
+    /// <summary>Every kernel variant this family's launchers can load.</summary>
+    internal static IEnumerable<KernelEntry> EntryPoints => Variants.Entries;
 
     /// <summary>
     /// The design articles' gate in one launch: gates = σ(W·z + b) over the present modalities'
@@ -493,8 +502,7 @@ public static class GatedFusionKernel
     {
         if (weights.Gate != FusionGate.Sigmoid) throw new ArgumentException($"LaunchSigmoid needs sigmoid gate weights, got {weights.Gate}");
         var args = Validate(weights, p, z, "z", z, "z", weights.Width, fused, gates, weights.InputWidth);
-        if (weights.Width >= W) Run<WideColumns>(ctx, weights, args, sigmoid: true);
-        else Run<NarrowColumns>(ctx, weights, args, sigmoid: true);
+        Run(ctx, weights, args, sigmoid: true, wide: weights.Width >= W);
     }
 
     /// <summary>
@@ -512,36 +520,16 @@ public static class GatedFusionKernel
             throw new ArgumentException($"x {x.Shape} must be [B, M·F] with M = {weights.Modalities}");
         long f = x.Shape[1] / weights.Modalities;
         var args = Validate(weights, p, h, "h", x, "x", f, fused, gateWeights, weights.Modalities);
-        if (f >= W) Run<WideColumns>(ctx, weights, args, sigmoid: false);
-        else Run<NarrowColumns>(ctx, weights, args, sigmoid: false);
+        Run(ctx, weights, args, sigmoid: false, wide: f >= W);
     }
 
-    private static void Run<TCols>(DeviceContext ctx, in GatedFusionWeightsView w, in Args args, bool sigmoid) where TCols : struct, IColumns
+    private static void Run(DeviceContext ctx, in GatedFusionWeightsView w, in Args args, bool sigmoid, bool wide)
     {
-        bool cl = KernelMath.UsesOpenCLFma(ctx.Accelerator);
-        bool int8 = w.Int8.HasValue;
-        if (sigmoid)
-        {
-            if (cl && int8) Run<SigmoidGate<Int8Weights, OpenCLFma, TCols>, TCols>(ctx, args);
-            else if (cl) Run<SigmoidGate<Fp32Weights, OpenCLFma, TCols>, TCols>(ctx, args);
-            else if (int8) Run<SigmoidGate<Int8Weights, PlainMulAdd, TCols>, TCols>(ctx, args);
-            else Run<SigmoidGate<Fp32Weights, PlainMulAdd, TCols>, TCols>(ctx, args);
-        }
-        else
-        {
-            if (cl && int8) Run<SoftmaxGate<Int8Weights, OpenCLFma>, TCols>(ctx, args);
-            else if (cl) Run<SoftmaxGate<Fp32Weights, OpenCLFma>, TCols>(ctx, args);
-            else if (int8) Run<SoftmaxGate<Int8Weights, PlainMulAdd>, TCols>(ctx, args);
-            else Run<SoftmaxGate<Fp32Weights, PlainMulAdd>, TCols>(ctx, args);
-        }
-    }
-
-    private static void Run<TGate, TCols>(DeviceContext ctx, in Args args) where TGate : struct, IFusionGate where TCols : struct, IColumns
-    {
-        var kernel = ctx.Kernel(Variant<TGate, TCols>.Key, Variant<TGate, TCols>.Load);
-        // A CPU device runs one tile per work-group (PoCL's SLP path); a GPU groups independent tiles into warps.
-        int group = ctx.IsCpuLike ? 1 : GpuGroupSize;
-        kernel(ctx.Stream, new KernelConfig(checked((int)((args.Total + group - 1) / group)), group), args);
+        int variant = KernelTables.MulAdd(ctx) * 2 + (w.Int8.HasValue ? 0 : 1);
+        int gate = sigmoid ? (wide ? 0 : 4) + variant : 8 + variant;
+        var kernel = Variants.Get(ctx, 0, gate, wide ? 0 : 1);
+        // A CPU device runs one tile per work-item (PoCL's SLP path); a GPU groups independent tiles into warps.
+        kernel(ctx.Stream, KernelTables.PerItemConfig(ctx, args.Total), args);
     }
 
     private static Args Validate(in GatedFusionWeightsView w, GatedFusionParams p, in TensorView u, string uName, in TensorView x, string xName,

@@ -85,16 +85,16 @@ public sealed class PackedMatrix : IDisposable
 /// k-loop broadcasts six A values against one 16-wide row of a packed B panel, and every store is
 /// unconditional so that LLVM's SLP vectorizer turns the tile into SIMD code. Rows past M are
 /// clamped to M − 1 (recomputed, stored identically); columns past N land in C's row padding.
+/// The GPU-shaped schedule (<c>TiledKernel</c>, GemmTiled.cs) runs the same epilogue on 128 × 128
+/// block tiles staged through shared memory.
 /// </summary>
-public static class GemmKernel
+public static partial class GemmKernel
 {
     /// <summary>Columns per packed panel and per register tile.</summary>
     public const int PanelWidth = 16;
 
     /// <summary>Rows per register tile.</summary>
     public const int TileRows = 6;
-
-    private const int GpuGroupSize = 64;
 
     /// <summary>Shape of the packed panels for a [batch, K, N] B.</summary>
     public static Shape PanelShape(long batch, long k, long n) => new(batch, (n + PanelWidth - 1) / PanelWidth, k, PanelWidth);
@@ -144,12 +144,8 @@ public static class GemmKernel
         }
     }
 
-    private static class Packer<TLayout> where TLayout : struct, IBLayout
-    {
-        public static readonly object Key = new();
-        public static readonly Func<Accelerator, Action<AcceleratorStream, Index1D, PackArgs>> Load =
-            acc => acc.LoadAutoGroupedKernel<Index1D, PackArgs>(PackKernel<TLayout>);
-    }
+    private static readonly KernelTable<Action<AcceleratorStream, Index1D, PackArgs>> Packers =
+        KernelTables.Implicit<PackArgs>("gemm", typeof(GemmKernel), [new(nameof(PackKernel))], [typeof(RowMajorB), typeof(TransposedB)]);
 
     /// <summary>Packs B into preallocated panels (for activations packed per call); allocates nothing.</summary>
     public static void Pack(DeviceContext ctx, TensorView b, bool transposed, PackedMatrixView dst)
@@ -165,8 +161,7 @@ public static class GemmKernel
             BatchStride = b.Shape.Rank == 3 ? b.Strides[0] : 0, Panels = dst.PanelCount,
         };
         var count = checked((int)(batch * dst.PanelCount * k));
-        if (transposed) ctx.Kernel(Packer<TransposedB>.Key, Packer<TransposedB>.Load)(ctx.Stream, count, args);
-        else ctx.Kernel(Packer<RowMajorB>.Key, Packer<RowMajorB>.Load)(ctx.Stream, count, args);
+        Packers.Get(ctx, 0, transposed ? 1 : 0)(ctx.Stream, count, args);
     }
 
     /// <summary>An optional 16-wide term of the epilogue (bias or residual), resolved at compile time.</summary>
@@ -273,13 +268,17 @@ public static class GemmKernel
 
     private static long Min(long a, long b) => a < b ? a : b;
 
-    private static class Variant<TA, TMul, TAct, TBias, TRes>
-        where TA : struct, IAAddress where TMul : struct, IMulAdd where TAct : struct, IActivation where TBias : struct, ITileTerm where TRes : struct, ITileTerm
-    {
-        public static readonly object Key = new();
-        public static readonly Func<Accelerator, Action<AcceleratorStream, KernelConfig, Args>> Load =
-            acc => acc.LoadKernel<Args>(Kernel<TA, TMul, TAct, TBias, TRes>);
-    }
+    // Declared before the tables that use it: static fields initialize in text order.
+    internal static readonly Type[] Terms = [typeof(Absent), typeof(Present)];
+
+    /// <summary>Both schedules of the GEMM over A's addressing, multiply-add, activation, bias and residual.</summary>
+    private static readonly KernelTable<Action<AcceleratorStream, KernelConfig, Args>> Variants =
+        KernelTables.Explicit<Args>("gemm", typeof(GemmKernel),
+            [new(nameof(Kernel), KernelSchedule.Cpu), new(nameof(TiledKernel), KernelSchedule.Gpu, TiledThreads)],
+            [typeof(DenseA), typeof(GatheredA)], KernelTables.MulAdds, KernelTables.Activations, Terms, Terms);
+
+    /// <summary>Every kernel variant this family's launchers can load.</summary>
+    internal static IEnumerable<KernelEntry> EntryPoints => Packers.Entries.Concat(Variants.Entries);
 
     /// <summary>
     /// C = act(A·B + bias) + residual. A is [M, K] or [batch, M, K] with contiguous rows; B is packed
@@ -298,43 +297,18 @@ public static class GemmKernel
     /// <summary>Launches prepared arguments; other kernel families (patch embedding) build gathered ones.</summary>
     internal static void Launch<TA>(DeviceContext ctx, in Args args, Activation activation, bool bias, bool residual) where TA : struct, IAAddress
     {
-        bool cl = KernelMath.UsesOpenCLFma(ctx.Accelerator);
-        switch (activation)
+        if ((uint)activation > (uint)Activation.Relu) throw new ArgumentOutOfRangeException(nameof(activation), activation, "unknown activation");
+        int a = typeof(TA) == typeof(GatheredA) ? 1 : 0;
+        if (ctx.Schedule == KernelSchedule.Cpu)
         {
-            case Activation.None: Dispatch<TA, NoActivation>(ctx, cl, args, bias, residual); break;
-            case Activation.Gelu: Dispatch<TA, GeluActivation>(ctx, cl, args, bias, residual); break;
-            case Activation.GeluTanh: Dispatch<TA, GeluTanhActivation>(ctx, cl, args, bias, residual); break;
-            case Activation.QuickGelu: Dispatch<TA, QuickGeluActivation>(ctx, cl, args, bias, residual); break;
-            case Activation.Silu: Dispatch<TA, SiluActivation>(ctx, cl, args, bias, residual); break;
-            case Activation.Relu: Dispatch<TA, ReluActivation>(ctx, cl, args, bias, residual); break;
-            default: throw new ArgumentOutOfRangeException(nameof(activation), activation, "unknown activation");
+            var kernel = Variants.Get(ctx, 0, a, KernelTables.MulAdd(ctx), (int)activation, bias ? 1 : 0, residual ? 1 : 0);
+            kernel(ctx.Stream, KernelTables.PerItemConfig(ctx, args.Total), args);
         }
-    }
-
-    private static void Dispatch<TA, TAct>(DeviceContext ctx, bool cl, in Args args, bool bias, bool res)
-        where TA : struct, IAAddress where TAct : struct, IActivation
-    {
-        if (cl) Dispatch<TA, OpenCLFma, TAct>(ctx, args, bias, res);
-        else Dispatch<TA, PlainMulAdd, TAct>(ctx, args, bias, res);
-    }
-
-    private static void Dispatch<TA, TMul, TAct>(DeviceContext ctx, in Args args, bool bias, bool res)
-        where TA : struct, IAAddress where TMul : struct, IMulAdd where TAct : struct, IActivation
-    {
-        if (bias && res) Run<TA, TMul, TAct, Present, Present>(ctx, args);
-        else if (bias) Run<TA, TMul, TAct, Present, Absent>(ctx, args);
-        else if (res) Run<TA, TMul, TAct, Absent, Present>(ctx, args);
-        else Run<TA, TMul, TAct, Absent, Absent>(ctx, args);
-    }
-
-    private static void Run<TA, TMul, TAct, TBias, TRes>(DeviceContext ctx, in Args args)
-        where TA : struct, IAAddress where TMul : struct, IMulAdd where TAct : struct, IActivation where TBias : struct, ITileTerm where TRes : struct, ITileTerm
-    {
-        var kernel = ctx.Kernel(Variant<TA, TMul, TAct, TBias, TRes>.Key, Variant<TA, TMul, TAct, TBias, TRes>.Load);
-        // A CPU device runs one tile per work-group (PoCL's SLP path); a GPU groups independent tiles into warps.
-        int group = ctx.IsCpuLike ? 1 : GpuGroupSize;
-        int groups = checked((int)((args.Total + group - 1) / group));
-        kernel(ctx.Stream, new KernelConfig(groups, group), args);
+        else
+        {
+            var kernel = Variants.Get(ctx, 1, a, KernelTables.MulAdd(ctx), (int)activation, bias ? 1 : 0, residual ? 1 : 0);
+            kernel(ctx.Stream, TiledConfig(args), TiledArgs(args));
+        }
     }
 
     private static Args Validate(in TensorView a, in PackedMatrixView b, in TensorView c, TensorView? bias, TensorView? residual)

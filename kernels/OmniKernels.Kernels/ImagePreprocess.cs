@@ -224,13 +224,14 @@ public static class ImagePreprocessKernel
         g.Dst[i] = g.Levels[c * LevelCount + Clip8(sum)];
     }
 
-    private static readonly object RowKey = new();
-    private static readonly Func<Accelerator, Action<AcceleratorStream, Index1D, RowArgs>> RowLoad =
-        acc => acc.LoadAutoGroupedKernel<Index1D, RowArgs>(RowKernel);
+    private static readonly KernelTable<Action<AcceleratorStream, Index1D, RowArgs>> Rows =
+        KernelTables.Implicit<RowArgs>("image", typeof(ImagePreprocessKernel), [new(nameof(RowKernel))]);
 
-    private static readonly object ColumnKey = new();
-    private static readonly Func<Accelerator, Action<AcceleratorStream, Index1D, ColumnArgs>> ColumnLoad =
-        acc => acc.LoadAutoGroupedKernel<Index1D, ColumnArgs>(ColumnKernel);
+    private static readonly KernelTable<Action<AcceleratorStream, Index1D, ColumnArgs>> Columns =
+        KernelTables.Implicit<ColumnArgs>("image", typeof(ImagePreprocessKernel), [new(nameof(ColumnKernel))]);
+
+    /// <summary>Every kernel variant this family's launchers can load.</summary>
+    internal static IEnumerable<KernelEntry> EntryPoints => Rows.Entries.Concat(Columns.Entries);
 
     /// <summary>
     /// The per-channel normalisation table, [channels, 256]: entry v of channel c is
@@ -272,7 +273,7 @@ public static class ImagePreprocessKernel
         CheckDense(image, "image");
         CheckTable(table, plan);
         Expect(rows, DType.I32, plan.IntermediateShape((int)channels), "rows");
-        var k = ctx.Kernel(RowKey, RowLoad);
+        var k = Rows.Get(ctx, 0);
         k(ctx.Stream, checked((int)rows.Shape.Numel), new RowArgs
         {
             Src = image.Elements<sbyte>(), Table = table.Elements<int>(), Dst = rows.Elements<int>(),
@@ -295,7 +296,7 @@ public static class ImagePreprocessKernel
         CheckTable(table, plan);
         Expect(levels, DType.F32, new Shape(channels, LevelCount), "levels");
         Expect(output, DType.F32, new Shape(channels, plan.CropHeight, plan.CropWidth), "output");
-        var k = ctx.Kernel(ColumnKey, ColumnLoad);
+        var k = Columns.Get(ctx, 0);
         k(ctx.Stream, checked((int)output.Shape.Numel), new ColumnArgs
         {
             Src = rows.Elements<int>(), Table = table.Elements<int>(), Levels = levels.Elements<float>(), Dst = output.Elements<float>(),

@@ -153,9 +153,10 @@ internal struct Vec16I
 /// INT8 matmul: dynamic per-token (per-row) symmetric quantization of activations, then int8 × int8
 /// → int32 on a register tile like the fp32 GEMM's (6 rows × 16 columns, or 1 row for a GEMV so that
 /// batch-1 inference does not compute five discarded rows), with a fused epilogue: dequantize
-/// (row scale × column scale), bias, activation, residual, fp32 out; or raw int32 out.
+/// (row scale × column scale), bias, activation, residual, fp32 out; or raw int32 out. That is the
+/// CPU-shaped schedule; the GPU-shaped one (dp4a on shared-memory tiles) is in Int8Dp4a.cs.
 /// </summary>
-public static class Int8GemmKernel
+public static partial class Int8GemmKernel
 {
     internal struct QuantArgs
     {
@@ -201,12 +202,32 @@ public static class Int8GemmKernel
         g.Scales[row] = max / 127f;
     }
 
-    private static class Quantizer<TQ> where TQ : struct, IQuantized
-    {
-        public static readonly object Key = new();
-        public static readonly Func<Accelerator, Action<AcceleratorStream, Index1D, QuantArgs>> Load =
-            acc => acc.LoadAutoGroupedKernel<Index1D, QuantArgs>(QuantizeKernel<TQ>);
-    }
+    // Declared before the tables that use them: static fields initialize in text order.
+    private static readonly Type[] Quantized = [typeof(Int8Values), typeof(FloatValues)];
+
+    /// <summary>RawOut, then DequantOut over activation × bias × residual (index 1 + act·4 + bias·2 + residual).</summary>
+    private static readonly Type[] Epilogues =
+    [
+        typeof(RawOut),
+        .. from act in KernelTables.Activations
+           from bias in GemmKernel.Terms
+           from res in GemmKernel.Terms
+           select typeof(DequantOut<,,>).MakeGenericType(act, bias, res),
+    ];
+
+    private static readonly KernelTable<Action<AcceleratorStream, Index1D, QuantArgs>> Quantizers =
+        KernelTables.Implicit<QuantArgs>("int8", typeof(Int8GemmKernel), [new(nameof(QuantizeKernel))], Quantized);
+
+    private static readonly KernelTable<Action<AcceleratorStream, KernelConfig, Args>> RegisterTiled =
+        KernelTables.Explicit<Args>("int8", typeof(Int8GemmKernel), [new(nameof(Kernel), KernelSchedule.Cpu)],
+            Quantized, KernelTables.MulAdds, [typeof(OneRow), typeof(SixRows)], Epilogues);
+
+    private static readonly KernelTable<Action<AcceleratorStream, KernelConfig, Args>> SharedTiled =
+        KernelTables.Explicit<Args>("int8", typeof(Int8GemmKernel), [new(nameof(Dp4aKernel), KernelSchedule.Gpu, GemmKernel.TiledThreads)],
+            Quantized, Epilogues);
+
+    /// <summary>Every kernel variant this family's launchers can load.</summary>
+    internal static IEnumerable<KernelEntry> EntryPoints => Quantizers.Entries.Concat(RegisterTiled.Entries).Concat(SharedTiled.Entries);
 
     /// <summary>
     /// q = round(x · 127 / max|x_row|) per row, rowScales = max|x_row| / 127 (0 for an all-zero row).
@@ -227,12 +248,12 @@ public static class Int8GemmKernel
         if (q.DType == DType.I8)
         {
             args.Q = q.Elements<sbyte>();
-            ctx.Kernel(Quantizer<Int8Values>.Key, Quantizer<Int8Values>.Load)(ctx.Stream, checked((int)lx.Rows), args);
+            Quantizers.Get(ctx, 0, 0)(ctx.Stream, checked((int)lx.Rows), args);
         }
         else
         {
             args.QF = q.Elements<float>();
-            ctx.Kernel(Quantizer<FloatValues>.Key, Quantizer<FloatValues>.Load)(ctx.Stream, checked((int)lx.Rows), args);
+            Quantizers.Get(ctx, 0, 1)(ctx.Stream, checked((int)lx.Rows), args);
         }
     }
 
@@ -365,14 +386,6 @@ public static class Int8GemmKernel
         epilogue.Store(c0, r0, col, r0 * g.Ldc + col, g);
     }
 
-    private static class Variant<TQ, TMul, TRows, TOut>
-        where TQ : struct, IQuantized where TMul : struct, IMulAdd where TRows : struct, IRowTile where TOut : struct, IInt8Epilogue
-    {
-        public static readonly object Key = new();
-        public static readonly Func<Accelerator, Action<AcceleratorStream, KernelConfig, Args>> Load =
-            acc => acc.LoadKernel<Args>(Kernel<TQ, TMul, TRows, TOut>);
-    }
-
     /// <summary>
     /// C = act(dequant(q·Wᵀ) + bias) + residual, fp32 out. q is I8 [M, K] (or F32 holding the integers) with rowScales F32 [M] from
     /// <see cref="QuantizeRows"/>; C and residual F32 [M, N] with a row pitch of at least N rounded up
@@ -406,16 +419,8 @@ public static class Int8GemmKernel
             args.Res = r.Elements<float>();
             args.Ldr = lr.Pitch;
         }
-        switch (p.Activation)
-        {
-            case Activation.None: Dispatch<NoActivation>(ctx, args, f, bias.HasValue, residual.HasValue); break;
-            case Activation.Gelu: Dispatch<GeluActivation>(ctx, args, f, bias.HasValue, residual.HasValue); break;
-            case Activation.GeluTanh: Dispatch<GeluTanhActivation>(ctx, args, f, bias.HasValue, residual.HasValue); break;
-            case Activation.QuickGelu: Dispatch<QuickGeluActivation>(ctx, args, f, bias.HasValue, residual.HasValue); break;
-            case Activation.Silu: Dispatch<SiluActivation>(ctx, args, f, bias.HasValue, residual.HasValue); break;
-            case Activation.Relu: Dispatch<ReluActivation>(ctx, args, f, bias.HasValue, residual.HasValue); break;
-            default: throw new ArgumentOutOfRangeException(nameof(p), p.Activation, "unknown activation");
-        }
+        if ((uint)p.Activation > (uint)Activation.Relu) throw new ArgumentOutOfRangeException(nameof(p), p.Activation, "unknown activation");
+        Run(ctx, args, f, 1 + (int)p.Activation * 4 + (bias.HasValue ? 2 : 0) + (residual.HasValue ? 1 : 0));
     }
 
     /// <summary>C = a·Wᵀ in int32, exactly: a I8 [M, K] (or F32 holding int8 values), C I32 [M, N] with a row pitch of at least N rounded up to 16.</summary>
@@ -423,33 +428,22 @@ public static class Int8GemmKernel
     {
         var args = Validate(a, w, c, DType.I32);
         args.CInt = c.Elements<int>();
-        Run<RawOut>(ctx, args, a.DType == DType.F32);
+        Run(ctx, args, a.DType == DType.F32, 0);
     }
 
-    private static void Dispatch<TAct>(DeviceContext ctx, in Args args, bool f, bool bias, bool res) where TAct : struct, IActivation
+    private static void Run(DeviceContext ctx, Args args, bool floatValues, int epilogue)
     {
-        if (bias && res) Run<DequantOut<TAct, GemmKernel.Present, GemmKernel.Present>>(ctx, args, f);
-        else if (bias) Run<DequantOut<TAct, GemmKernel.Present, GemmKernel.Absent>>(ctx, args, f);
-        else if (res) Run<DequantOut<TAct, GemmKernel.Absent, GemmKernel.Present>>(ctx, args, f);
-        else Run<DequantOut<TAct, GemmKernel.Absent, GemmKernel.Absent>>(ctx, args, f);
-    }
-
-    private static void Run<TOut>(DeviceContext ctx, Args args, bool floatValues) where TOut : struct, IInt8Epilogue
-    {
-        if (floatValues) Run<FloatValues, TOut>(ctx, args);
-        else Run<Int8Values, TOut>(ctx, args);
-    }
-
-    private static void Run<TQ, TOut>(DeviceContext ctx, Args args) where TQ : struct, IQuantized where TOut : struct, IInt8Epilogue
-    {
+        int q = floatValues ? 1 : 0;
+        if (ctx.Schedule == KernelSchedule.Gpu)
+        {
+            var config = Dp4aConfig(ref args);
+            SharedTiled.Get(ctx, 0, q, epilogue)(ctx.Stream, config, args);
+            return;
+        }
         bool gemv = args.M == 1;
         args.RowTiles = gemv ? 1 : (args.M + GemmKernel.TileRows - 1) / GemmKernel.TileRows;
         args.Total = checked(args.RowTiles * args.Panels);
-        var kernel = KernelMath.UsesOpenCLFma(ctx.Accelerator)
-            ? (gemv ? ctx.Kernel(Variant<TQ, OpenCLFma, OneRow, TOut>.Key, Variant<TQ, OpenCLFma, OneRow, TOut>.Load) : ctx.Kernel(Variant<TQ, OpenCLFma, SixRows, TOut>.Key, Variant<TQ, OpenCLFma, SixRows, TOut>.Load))
-            : (gemv ? ctx.Kernel(Variant<TQ, PlainMulAdd, OneRow, TOut>.Key, Variant<TQ, PlainMulAdd, OneRow, TOut>.Load) : ctx.Kernel(Variant<TQ, PlainMulAdd, SixRows, TOut>.Key, Variant<TQ, PlainMulAdd, SixRows, TOut>.Load));
-        int group = ctx.IsCpuLike ? 1 : 64;
-        kernel(ctx.Stream, new KernelConfig(checked((int)((args.Total + group - 1) / group)), group), args);
+        RegisterTiled.Get(ctx, 0, q, KernelTables.MulAdd(ctx), gemv ? 0 : 1, epilogue)(ctx.Stream, KernelTables.PerItemConfig(ctx, args.Total), args);
     }
 
     private static Args Validate(in TensorView a, in Int8MatrixView w, in TensorView c, DType outType)

@@ -15,7 +15,7 @@ public interface IMulAdd
 /// OpenCL's <c>fma</c>: ILGPU never emits FMA and PoCL keeps its multiply and add apart;
 /// this external maps to OpenCL C's <c>fma</c>, which LLVM turns into <c>vfmadd</c>.
 /// </summary>
-public readonly struct OpenCLFma : IMulAdd
+public readonly struct OpenCLFma : IMulAdd, IOpenCLOnly
 {
     /// <inheritdoc/>
     public float Apply(float a, float b, float c) => KernelMath.Fma(a, b, c);
@@ -78,6 +78,17 @@ public readonly struct Exp2 : IActivation
         float p = 1f + f * (1f + f * (0.5f + f * (1f / 6f + f * (1f / 24f + f * (1f / 120f + f * (1f / 720f + f * (1f / 5040f)))))));
         return p * Interop.IntAsFloat((Interop.FloatAsInt(shifted) - RoundingBits + 127u) << 23);
     }
+}
+
+/// <summary>
+/// 2^x from the device's own exp2: <c>ex2.approx.f32</c> on CUDA (about 2 ulp, one instruction,
+/// through ILGPU.Algorithms' XMath), OpenCL's <c>exp2</c> on OpenCL. For the GPU-shaped schedules;
+/// the CPU ones use <see cref="Exp2"/>, which PoCL vectorizes.
+/// </summary>
+public readonly struct HardwareExp2 : IActivation
+{
+    /// <inheritdoc/>
+    public float Apply(float x) => ILGPU.Algorithms.XMath.Exp2(x);
 }
 
 /// <summary>

@@ -25,9 +25,10 @@ public readonly struct RmsNormKind : INormalization
 }
 
 /// <summary>
-/// Row normalizations over the last dimension. One work-item per row with two passes over it
-/// (mean, then variance of the centred values) rather than a one-pass sum of squares, which
-/// cancels catastrophically when |mean| ≫ std.
+/// Row normalizations over the last dimension, with two passes over a row (mean, then variance of
+/// the centred values) rather than a one-pass sum of squares, which cancels catastrophically when
+/// |mean| ≫ std. CPU schedule: one work-item per row. GPU schedule: one 256-thread work-group per
+/// row, each thread striding over the columns, the sums reduced through shared memory.
 /// </summary>
 public static class NormalizationKernel
 {
@@ -62,12 +63,42 @@ public static class NormalizationKernel
         }
     }
 
-    private static class Variant<TKind> where TKind : struct, INormalization
+    private static void GroupKernel<TKind>(Args g) where TKind : struct, INormalization
     {
-        public static readonly object Key = new();
-        public static readonly Func<Accelerator, Action<AcceleratorStream, Index1D, Args>> Load =
-            acc => acc.LoadAutoGroupedKernel<Index1D, Args>(Kernel<TKind>);
+        var scratch = SharedMemory.Allocate<float>(GroupReduce.RowThreads);
+        long row = Grid.IdxX, t = Group.IdxX;
+        long xo = row * g.PitchX, yo = row * g.PitchY;
+        float mean = 0f;
+        if (default(TKind).Centers)
+        {
+            float part = 0f;
+            for (long c = t; c < g.Cols; c += GroupReduce.RowThreads) part += g.X[xo + c];
+            mean = GroupReduce.All<AddOp>(part, scratch) / g.Cols;
+        }
+        float sq = 0f;
+        for (long c = t; c < g.Cols; c += GroupReduce.RowThreads)
+        {
+            float d = g.X[xo + c] - mean;
+            sq += d * d;
+        }
+        float inv = 1f / MathF.Sqrt(GroupReduce.All<AddOp>(sq, scratch) / g.Cols + g.Eps);
+        for (long c = t; c < g.Cols; c += GroupReduce.RowThreads)
+        {
+            float v = (g.X[xo + c] - mean) * inv * g.Gamma[c];
+            g.Y[yo + c] = default(TKind).Centers ? v + g.Beta[c] : v;
+        }
     }
+
+    private static readonly Type[] Kinds = [typeof(LayerNormKind), typeof(RmsNormKind)];
+
+    private static readonly KernelTable<Action<AcceleratorStream, Index1D, Args>> PerItem =
+        KernelTables.Implicit<Args>("normalization", typeof(NormalizationKernel), [new(nameof(Kernel), KernelSchedule.Cpu)], Kinds);
+
+    private static readonly KernelTable<Action<AcceleratorStream, KernelConfig, Args>> PerGroup =
+        KernelTables.Explicit<Args>("normalization", typeof(NormalizationKernel), [new(nameof(GroupKernel), KernelSchedule.Gpu, GroupReduce.RowThreads)], Kinds);
+
+    /// <summary>Every kernel variant this family's launchers can load.</summary>
+    internal static IEnumerable<KernelEntry> EntryPoints => PerItem.Entries.Concat(PerGroup.Entries);
 
     /// <summary>LayerNorm over the last dimension: x, y [..., D], gamma and beta [D].</summary>
     public static void LayerNorm(DeviceContext ctx, TensorView x, TensorView gamma, TensorView beta, TensorView y, float eps = 1e-5f)
@@ -92,11 +123,13 @@ public static class NormalizationKernel
         if (beta.Shape.Numel != lx.Cols || beta.Shape.Rank != 1)
             throw new ArgumentException($"beta {beta.Shape} must be [{lx.Cols}]");
         if (!(eps > 0f)) throw new ArgumentOutOfRangeException(nameof(eps), eps, "eps must be positive");
-        var k = ctx.Kernel(Variant<TKind>.Key, Variant<TKind>.Load);
-        k(ctx.Stream, checked((int)lx.Rows), new Args
+        var args = new Args
         {
             X = x.Elements<float>(), Y = y.Elements<float>(), Gamma = gamma.Elements<float>(), Beta = beta.Elements<float>(),
             Cols = lx.Cols, PitchX = lx.Pitch, PitchY = ly.Pitch, Eps = eps,
-        });
+        };
+        int kind = default(TKind).Centers ? 0 : 1;
+        if (ctx.Schedule == KernelSchedule.Cpu) PerItem.Get(ctx, 0, kind)(ctx.Stream, checked((int)lx.Rows), args);
+        else PerGroup.Get(ctx, 0, kind)(ctx.Stream, new KernelConfig(checked((int)lx.Rows), GroupReduce.RowThreads), args);
     }
 }

@@ -68,16 +68,16 @@ public static class PoolingKernel
         for (long c = 0; c < g.Cols; c++) g.Y[yo + c] = g.X[xo + c] * inv;
     }
 
-    private static class Variant<TPool> where TPool : struct, IRowPooling
-    {
-        public static readonly object Key = new();
-        public static readonly Func<Accelerator, Action<AcceleratorStream, KernelConfig, Args>> Load =
-            acc => acc.LoadKernel<Args>(PoolKernel<TPool>);
-    }
+    private static readonly Type[] Poolings = [typeof(MeanPooling), typeof(GatherPooling)];
 
-    private static readonly object L2Key = new();
-    private static readonly Func<Accelerator, Action<AcceleratorStream, Index1D, Args>> L2Load =
-        acc => acc.LoadAutoGroupedKernel<Index1D, Args>(L2Kernel);
+    private static readonly KernelTable<Action<AcceleratorStream, KernelConfig, Args>> Pools =
+        KernelTables.Explicit<Args>("pooling", typeof(PoolingKernel), [new(nameof(PoolKernel))], Poolings);
+
+    private static readonly KernelTable<Action<AcceleratorStream, Index1D, Args>> Norms =
+        KernelTables.Implicit<Args>("pooling", typeof(PoolingKernel), [new(nameof(L2Kernel))]);
+
+    /// <summary>Every kernel variant this family's launchers can load.</summary>
+    internal static IEnumerable<KernelEntry> EntryPoints => Pools.Entries.Concat(Norms.Entries);
 
     /// <summary>
     /// y[b] = mean of x[b, 0..count[b]) (all S rows when <paramref name="counts"/> is null). x is
@@ -99,7 +99,7 @@ public static class PoolingKernel
         if (x.Shape != y.Shape) throw new ArgumentException($"x {x.Shape} and y {y.Shape} differ in shape");
         var lx = Layout2D.Of(x, "x");
         var ly = Layout2D.Of(y, "y");
-        var k = ctx.Kernel(L2Key, L2Load);
+        var k = Norms.Get(ctx, 0);
         k(ctx.Stream, checked((int)lx.Rows), new Args
         {
             X = x.Elements<float>(), Y = y.Elements<float>(), Index = default, Cols = lx.Cols, PitchX = lx.Pitch, PitchY = ly.Pitch,
@@ -117,7 +117,7 @@ public static class PoolingKernel
         if (index is { } i && (i.DType != DType.I32 || i.Shape != new Shape(batch) || i.Strides[0] != 1))
             throw new ArgumentException($"{indexName} {i} must be dense I32 [{batch}]");
         if (index is null && typeof(TPool) == typeof(GatherPooling)) throw new ArgumentException("gather pooling needs an index");
-        var k = ctx.Kernel(Variant<TPool>.Key, Variant<TPool>.Load);
+        var k = Pools.Get(ctx, 0, KernelTables.IndexOf<TPool>(Poolings, "pooling"));
         k(ctx.Stream, ElementwiseKernel.RowsConfig(ctx.Accelerator, batch, d), new Args
         {
             X = x.Elements<float>(), Y = y.Elements<float>(),

@@ -11,7 +11,9 @@ public readonly record struct SoftmaxParams(float? Scale = null);
 /// Numerically stable softmax over the last dimension of scale·x: subtract the row max,
 /// exponentiate, divide by the sum. Optional per-batch lengths hide the columns at or past
 /// lengths[row / rowsPerBatch] (key padding in attention); hidden columns come out as 0, and a row
-/// with nothing visible (all hidden, or all −∞) comes out as zeros, never NaN. One work-item per row.
+/// with nothing visible (all hidden, or all −∞) comes out as zeros, never NaN. CPU schedule: one
+/// work-item per row. GPU schedule: one 256-thread work-group per row, max and sum reduced through
+/// shared memory, exp2 from the hardware (<c>ex2.approx</c> on CUDA).
 /// </summary>
 public static class SoftmaxKernel
 {
@@ -29,12 +31,7 @@ public static class SoftmaxKernel
     private static void Kernel(Index1D row, Args g)
     {
         long xo = row * g.PitchX, yo = row * g.PitchY;
-        long visible = g.Cols;
-        if (g.HasLengths != 0)
-        {
-            long len = g.Lengths[row / g.RowsPerBatch];
-            visible = len < 0 ? 0 : len < visible ? len : visible;
-        }
+        long visible = Visible(g, row);
         long body = visible - visible % 16;
 
         var max16 = Vec16.Broadcast(float.NegativeInfinity);
@@ -76,11 +73,48 @@ public static class SoftmaxKernel
         for (long c = visible; c < g.Cols; c++) g.Y[yo + c] = 0f;
     }
 
+    private static long Visible(in Args g, long row)
+    {
+        if (g.HasLengths == 0) return g.Cols;
+        long len = g.Lengths[row / g.RowsPerBatch];
+        return len < 0 ? 0 : len < g.Cols ? len : g.Cols;
+    }
+
+    private static void GroupKernel(Args g)
+    {
+        var scratch = SharedMemory.Allocate<float>(GroupReduce.RowThreads);
+        long row = Grid.IdxX, t = Group.IdxX;
+        long xo = row * g.PitchX, yo = row * g.PitchY;
+        long visible = Visible(g, row);
+        float max = float.NegativeInfinity;
+        for (long c = t; c < visible; c += GroupReduce.RowThreads) max = MathF.Max(max, g.X[xo + c]);
+        max = GroupReduce.All<MaxOp>(max, scratch);
+        float s2 = g.Scale * Log2E;
+        float shift = max == float.NegativeInfinity ? 0f : max * s2;
+        float sum = 0f;
+        for (long c = t; c < visible; c += GroupReduce.RowThreads)
+        {
+            float e = default(HardwareExp2).Apply(g.X[xo + c] * s2 - shift);
+            g.Y[yo + c] = e;
+            sum += e;
+        }
+        sum = GroupReduce.All<AddOp>(sum, scratch);
+        float inv = max == float.NegativeInfinity ? 0f : 1f / sum;
+        // Each thread rescales the columns it wrote itself: no barrier needed between the passes.
+        for (long c = t; c < visible; c += GroupReduce.RowThreads) g.Y[yo + c] *= inv;
+        for (long c = visible + t; c < g.Cols; c += GroupReduce.RowThreads) g.Y[yo + c] = 0f;
+    }
+
     private const float Log2E = 1.44269504088896341f;
 
-    private static readonly object Key = new();
-    private static readonly Func<Accelerator, Action<AcceleratorStream, Index1D, Args>> Load =
-        acc => acc.LoadAutoGroupedKernel<Index1D, Args>(Kernel);
+    private static readonly KernelTable<Action<AcceleratorStream, Index1D, Args>> PerItem =
+        KernelTables.Implicit<Args>("softmax", typeof(SoftmaxKernel), [new(nameof(Kernel), KernelSchedule.Cpu)]);
+
+    private static readonly KernelTable<Action<AcceleratorStream, KernelConfig, Args>> PerGroup =
+        KernelTables.Explicit<Args>("softmax", typeof(SoftmaxKernel), [new(nameof(GroupKernel), KernelSchedule.Gpu, GroupReduce.RowThreads)]);
+
+    /// <summary>Every kernel variant this family's launchers can load.</summary>
+    internal static IEnumerable<KernelEntry> EntryPoints => PerItem.Entries.Concat(PerGroup.Entries);
 
     /// <summary>
     /// y = softmax(scale·x) along the last dimension; x and y may be the same view.
@@ -102,12 +136,13 @@ public static class SoftmaxKernel
                 throw new ArgumentException($"lengths {l} must be dense int32 [batch] with batch dividing the {lx.Rows} rows");
             rowsPerBatch = lx.Rows / l.Shape[0];
         }
-        var k = ctx.Kernel(Key, Load);
-        k(ctx.Stream, checked((int)lx.Rows), new Args
+        var args = new Args
         {
             X = x.Elements<float>(), Y = y.Elements<float>(), Lengths = lengths is { } len ? len.Elements<int>() : default,
             Cols = lx.Cols, PitchX = lx.Pitch, PitchY = ly.Pitch, RowsPerBatch = rowsPerBatch, Scale = scale,
             HasLengths = lengths.HasValue ? 1 : 0,
-        });
+        };
+        if (ctx.Schedule == KernelSchedule.Cpu) PerItem.Get(ctx, 0)(ctx.Stream, checked((int)lx.Rows), args);
+        else PerGroup.Get(ctx, 0)(ctx.Stream, new KernelConfig(checked((int)lx.Rows), GroupReduce.RowThreads), args);
     }
 }

@@ -187,9 +187,8 @@ public static class SpectrogramKernel
         g.Power[t * g.PitchP + k] = xr * xr + xi * xi;
     }
 
-    private static readonly object CombineKey = new();
-    private static readonly Func<Accelerator, Action<AcceleratorStream, KernelConfig, CombineArgs>> CombineLoad =
-        acc => acc.LoadKernel<CombineArgs>(CombineKernel);
+    private static readonly KernelTable<Action<AcceleratorStream, KernelConfig, CombineArgs>> Combine =
+        KernelTables.Explicit<CombineArgs>("spectrogram", typeof(SpectrogramKernel), [new(nameof(CombineKernel))]);
 
     /// <summary>
     /// power[t, k] = |Σ_r W^{rk}·Y_r[k mod M]|² for k &lt; F: the last radix-R step of the FFT fused with
@@ -210,7 +209,7 @@ public static class SpectrogramKernel
             throw new ArgumentException($"power {power.Shape} must be [{frames.TotalFrames}, F] and twiddles {twiddles.Shape} [{r}, 2, F]");
         if (source.DType != DType.I32 || source.Shape != new Shape(3, lp.Cols))
             throw new ArgumentException($"source {source} must be int32 [3, {lp.Cols}]");
-        ctx.Kernel(CombineKey, CombineLoad)(ctx.Stream, ElementwiseKernel.RowsConfig(ctx.Accelerator, lp.Rows, lp.Cols), new CombineArgs
+        Combine.Get(ctx, 0)(ctx.Stream, ElementwiseKernel.RowsConfig(ctx.Accelerator, lp.Rows, lp.Cols), new CombineArgs
         {
             Sub = sub.Elements<float>(), Twiddles = twiddles.Elements<float>(), Power = power.Elements<float>(), Source = source.Elements<int>(),
             Bins = lp.Cols, R = r, Pitch = sub.Strides[1], Plane = sub.Strides[0], PitchP = lp.Pitch,
@@ -245,14 +244,17 @@ public static class SpectrogramKernel
         g.X[o] = (MathF.Max(log.Apply(g.X[o]), g.Max[g.ClipOf[r]] - g.Range) + g.Offset) * g.Scale;
     }
 
-    private static class LogClamp<TLog> where TLog : struct, IActivation
-    {
-        public static readonly object MaxKey = new(), Key = new();
-        public static readonly Func<Accelerator, Action<AcceleratorStream, Index1D, ClampArgs>> MaxLoad =
-            acc => acc.LoadAutoGroupedKernel<Index1D, ClampArgs>(ClipMaxKernel<TLog>);
-        public static readonly Func<Accelerator, Action<AcceleratorStream, KernelConfig, ClampArgs>> Load =
-            acc => acc.LoadKernel<ClampArgs>(LogClampKernel<TLog>);
-    }
+    /// <summary>The logs <see cref="LogClampBelowClipMax{TLog}"/> is compiled for.</summary>
+    private static readonly Type[] Logs = [typeof(PowerToDb), typeof(Log10Floor)];
+
+    private static readonly KernelTable<Action<AcceleratorStream, Index1D, ClampArgs>> ClipMax =
+        KernelTables.Implicit<ClampArgs>("spectrogram", typeof(SpectrogramKernel), [new(nameof(ClipMaxKernel))], Logs);
+
+    private static readonly KernelTable<Action<AcceleratorStream, KernelConfig, ClampArgs>> LogClamp =
+        KernelTables.Explicit<ClampArgs>("spectrogram", typeof(SpectrogramKernel), [new(nameof(LogClampKernel))], Logs);
+
+    /// <summary>Every kernel variant this family's launchers can load.</summary>
+    internal static IEnumerable<KernelEntry> EntryPoints => Combine.Entries.Concat(ClipMax.Entries).Concat(LogClamp.Entries);
 
     /// <summary>
     /// In place, per clip: x = (max(log x, log clipMax − range) + offset)·scale, clipMax over the clip's
@@ -274,7 +276,8 @@ public static class SpectrogramKernel
             X = x.Elements<float>(), Max = clipMax.Elements<float>(), ClipOf = frames.ClipOfFrame.View.Elements<int>(),
             First = frames.ClipFirstFrame.View.Elements<int>(), Cols = l.Cols, Pitch = l.Pitch, Range = range, Offset = offset, Scale = scale,
         };
-        ctx.Kernel(LogClamp<TLog>.MaxKey, LogClamp<TLog>.MaxLoad)(ctx.Stream, frames.ClipFrames.Count, args);
-        ctx.Kernel(LogClamp<TLog>.Key, LogClamp<TLog>.Load)(ctx.Stream, ElementwiseKernel.RowsConfig(ctx.Accelerator, l.Rows, l.Cols), args);
+        int log = KernelTables.IndexOf<TLog>(Logs, "spectrogram");
+        ClipMax.Get(ctx, 0, log)(ctx.Stream, frames.ClipFrames.Count, args);
+        LogClamp.Get(ctx, 0, log)(ctx.Stream, ElementwiseKernel.RowsConfig(ctx.Accelerator, l.Rows, l.Cols), args);
     }
 }

@@ -29,8 +29,9 @@ public static class Program
         var outFile = new Option<string>("--out") { Description = "output .npy (float32)", Required = true };
         var param = new Option<string[]>("--param") { Description = "KEY=VALUE op parameter", Arity = ArgumentArity.ZeroOrMore };
         var opName = new Argument<string>("NAME") { Description = "op: " + string.Join(", ", OpCatalog.All.Select(o => o.Name)) };
-        var op = new Command("op", "Run one kernel on .npy inputs: omni op NAME --in NAME=FILE.npy ... --out FILE.npy") { opName, ins, outFile, param, device };
-        op.SetAction(r => RunOp(r.GetValue(opName)!, r.GetValue(ins) ?? [], r.GetValue(outFile)!, r.GetValue(param) ?? [], r.GetValue(device), stdout, stderr));
+        var schedule = new Option<string?>("--schedule") { Description = "auto, cpu or gpu: the kernels' tiling (default: $OMNI_SCHEDULE, else the device's own)" };
+        var op = new Command("op", "Run one kernel on .npy inputs: omni op NAME --in NAME=FILE.npy ... --out FILE.npy") { opName, ins, outFile, param, device, schedule };
+        op.SetAction(r => RunOp(r.GetValue(opName)!, r.GetValue(ins) ?? [], r.GetValue(outFile)!, r.GetValue(param) ?? [], r.GetValue(device), r.GetValue(schedule), stdout, stderr));
 
         var ops = new Command("ops", "List ops with their inputs and parameters");
         ops.SetAction(_ => ListOps(stdout));
@@ -285,14 +286,16 @@ public static class Program
         return 0;
     }
 
-    private static int RunOp(string name, string[] inputs, string output, string[] parameters, string? deviceName, TextWriter o, TextWriter err)
+    private static int RunOp(string name, string[] inputs, string output, string[] parameters, string? deviceName, string? scheduleName, TextWriter o, TextWriter err)
     {
         BoundOp bound;
         DeviceKind kind;
+        KernelSchedule? schedule;
         try
         {
             var op = OpCatalog.Find(name);
             kind = DeviceKinds.Resolve(deviceName);
+            schedule = KernelSchedules.Parse(scheduleName);
             var dict = new Dictionary<string, HostTensor>(StringComparer.Ordinal);
             foreach (var spec in inputs)
             {
@@ -325,10 +328,10 @@ public static class Program
             }
             else
             {
-                using var ctx = DeviceContext.Create(kind);
+                using var ctx = DeviceContext.Create(kind, schedule);
                 if (ctx.Kind == DeviceKind.Cpu && kind == DeviceKind.Auto) err.WriteLine(DeviceCatalog.EmulatorWarning);
                 result = ToNpy(bound, bound.OutputType == DType.F32 ? bound.RunDevice(ctx) : bound.RunDeviceIntegers(ctx));
-                where = ctx.Entry.ToString();
+                where = $"{ctx.Entry} ({ctx.Schedule.Name()} schedule)";
             }
         }
         catch (ArgumentException e)

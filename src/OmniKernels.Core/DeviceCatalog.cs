@@ -1,4 +1,5 @@
 using ILGPU;
+using ILGPU.Algorithms;
 using ILGPU.Runtime;
 using ILGPU.Runtime.CPU;
 using ILGPU.Runtime.Cuda;
@@ -24,14 +25,21 @@ public sealed record DeviceEntry(DeviceKind Kind, string Name, bool IsGpu, bool 
 public static class DeviceCatalog
 {
     /// <summary>
-    /// Creates the ILGPU context every accelerator of this runtime lives in: all backends, and
-    /// optimization level O2 (PoCL's OpenCL 1.2 compiler rejects the <c>__generic</c> pointers O1 emits).
+    /// Creates the ILGPU context every accelerator of this runtime lives in: all backends,
+    /// optimization level O2 (PoCL's OpenCL 1.2 compiler rejects the <c>__generic</c> pointers O1 emits),
+    /// and ILGPU.Algorithms enabled, which maps MathF's functions (exp, tanh, ...) to PTX on a machine
+    /// without libdevice (without it every kernel calling MathF.Exp fails to compile for CUDA).
+    /// The emulator gets 32-wide warps and 256-thread groups, so GPU-shaped schedules run on it as on a GPU.
     /// </summary>
     public static Context CreateContext() => Context.Create(builder => builder
         .Cuda()
         .OpenCL(d => d.Capabilities.GenericAddressSpace || PoclSupport.IsPoclCpu(d))
-        .DefaultCPU()
-        .Optimize(OptimizationLevel.O2));
+        .CPU(EmulatorDevice)
+        .Optimize(OptimizationLevel.O2)
+        .EnableAlgorithms());
+
+    /// <summary>The emulator's shape: warps of 32, 8 warps per group (256 threads), one multiprocessor.</summary>
+    public static CPUDevice EmulatorDevice => new(numThreadsPerWarp: 32, numWarpsPerMultiprocessor: 8, numMultiprocessors: 1);
 
     /// <summary>Every usable device, most preferred first.</summary>
     public static IReadOnlyList<DeviceEntry> List(Context context)

@@ -17,8 +17,9 @@ public sealed class DeviceContext : IDisposable
     private readonly ConcurrentDictionary<object, object> _kernels = new();
     private readonly Lock _loadLock = new();
 
-    private DeviceContext(Context context, Accelerator accelerator, DeviceEntry entry, SelfTestResult selfTest)
+    private DeviceContext(Context context, Accelerator accelerator, DeviceEntry entry, SelfTestResult selfTest, KernelSchedule schedule)
     {
+        Schedule = schedule;
         IlgpuContext = context;
         Accelerator = accelerator;
         Entry = entry;
@@ -30,8 +31,9 @@ public sealed class DeviceContext : IDisposable
     /// Creates the accelerator for <paramref name="kind"/> (<see cref="DeviceKind.Auto"/> follows the
     /// catalog's order) and runs the self-test on it; a failed self-test throws.
     /// When <c>OMNI_REQUIRE_DEVICE</c> names a kind and the pick is another, this throws instead of falling back.
+    /// <paramref name="schedule"/> forces the kernels' schedule (see <see cref="KernelSchedules.Resolve"/>).
     /// </summary>
-    public static DeviceContext Create(DeviceKind kind = DeviceKind.Auto)
+    public static DeviceContext Create(DeviceKind kind = DeviceKind.Auto, KernelSchedule? schedule = null)
     {
         var context = DeviceCatalog.CreateContext();
         try
@@ -41,7 +43,7 @@ public sealed class DeviceContext : IDisposable
             if (required is { } r && r != DeviceKind.Auto && kind == DeviceKind.Auto && entry.Kind != r)
                 throw new DeviceUnavailableException(
                     $"{DeviceKinds.RequireVariable}={r.Name()} but auto picked {entry}; install the {r.Name()} device or unset the variable");
-            return Create(context, entry, ownsContext: true);
+            return Create(context, entry, ownsContext: true, schedule);
         }
         catch
         {
@@ -50,8 +52,11 @@ public sealed class DeviceContext : IDisposable
         }
     }
 
-    /// <summary>Creates the accelerator of a listed device; disposes <paramref name="context"/> with itself when <paramref name="ownsContext"/>.</summary>
-    public static DeviceContext Create(Context context, DeviceEntry entry, bool ownsContext)
+    /// <summary>
+    /// Creates the accelerator of a listed device; disposes <paramref name="context"/> with itself when
+    /// <paramref name="ownsContext"/>. <paramref name="schedule"/> forces the kernels' schedule.
+    /// </summary>
+    public static DeviceContext Create(Context context, DeviceEntry entry, bool ownsContext, KernelSchedule? schedule = null)
     {
         if (entry.Device is CLDevice cl) PoclSupport.Enable(cl);
         var accelerator = entry.Device.CreateAccelerator(context);
@@ -60,7 +65,7 @@ public sealed class DeviceContext : IDisposable
             var result = OmniKernels.SelfTest.Run(accelerator);
             if (!result.Passed)
                 throw new InvalidOperationException($"self-test failed on {entry}: {result.Detail}");
-            return new DeviceContext(context, accelerator, entry, result) { _ownsContext = ownsContext };
+            return new DeviceContext(context, accelerator, entry, result, KernelSchedules.Resolve(schedule, !entry.IsGpu)) { _ownsContext = ownsContext };
         }
         catch
         {
@@ -88,6 +93,12 @@ public sealed class DeviceContext : IDisposable
 
     /// <summary>True for devices where a work-item should own a register tile (CPU-shaped schedules).</summary>
     public bool IsCpuLike => !Entry.IsGpu;
+
+    /// <summary>
+    /// The schedule every launcher on this context uses, fixed at creation: the device's own shape
+    /// unless <c>OMNI_SCHEDULE</c> or the creator forced one (tests run GPU-shaped kernels on PoCL so).
+    /// </summary>
+    public KernelSchedule Schedule { get; }
 
     /// <summary>Result of the self-test run at creation.</summary>
     public SelfTestResult SelfTest { get; }
@@ -125,4 +136,7 @@ public sealed class DeviceContext : IDisposable
 
     /// <summary>Device label.</summary>
     public override string ToString() => Entry.ToString();
+
+    /// <summary>A snapshot of the keys of the kernels loaded so far (tests check each is a listed entry point).</summary>
+    public IReadOnlyList<object> LoadedKernelKeys() => [.. _kernels.Keys];
 }

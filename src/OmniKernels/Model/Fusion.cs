@@ -88,6 +88,7 @@ internal sealed class AdaptiveCrossAttentionFusion : Fusion
 {
     private readonly Linear _vision, _text, _gate0, _q, _kv, _out;
     private readonly GatedFusionWeights _gate2;
+    private readonly Tensor _oneHot;
     private readonly Modality[] _inputs;
     private readonly int _heads;
 
@@ -114,6 +115,8 @@ internal sealed class AdaptiveCrossAttentionFusion : Fusion
             _q = Linear.FromHost(lc, Owned, inW.AsSpan(0, f * f), inB.AsSpan(0, f), f, f);
             _kv = Linear.FromHost(lc, Owned, inW.AsSpan(f * f), inB.AsSpan(f), f, 2 * f);
             _out = Linear.Load(lc, Owned, f, (attn.Pp("out_proj"), f, true));
+            // The gate weights of a lone present modality: row m of the identity.
+            _oneHot = Owned.Add(Tensor.FromHost<float>(lc.Device, [1f, 0f, 0f, 1f], new Shape(2, 2)));
         }
         catch
         {
@@ -158,14 +161,12 @@ internal sealed class AdaptiveCrossAttentionFusion : Fusion
             var fusedOne = g.Temp("fusion.fused", new Shape(batch, f));
             var gw = g.Temp("fusion.gates", new Shape(batch, 2), 1);
             int first = present == 1 ? 0 : f, one = present == 1 ? 0 : 1;
-            g.Node("fusion.single", 3, [cat], [fusedOne, gw], v =>
+            var hot = _oneHot.View;
+            g.Node("fusion.single", 2, [cat], [fusedOne, gw], v =>
             {
                 var c = v[cat];
                 ElementwiseKernel.Activate<NoActivation>(v.Device, new TensorView(c.Storage, c.DType, new Shape(batch, f), c.Strides, c.Offset + first), v[fusedOne]);
-                var w = v[gw];
-                ElementwiseKernel.Fill(v.Device, w, 0f);
-                var col = new TensorView(w.Storage, w.DType, new Shape(batch, 1), w.Strides, w.Offset + one);
-                ElementwiseKernel.Activate<OneActivation>(v.Device, col, col);
+                ElementwiseKernel.Activate<NoActivation>(v.Device, new TensorView(hot.Storage, hot.DType, new Shape(batch, 2), new Shape(0, 1), hot.Offset + 2 * one), v[gw]);
             });
             return new FusionGraph([.. inputs], fusedOne, gw);
         }
@@ -208,10 +209,4 @@ internal sealed class AdaptiveCrossAttentionFusion : Fusion
                 counts is { } c ? v[c] : null);
         });
     }
-}
-
-/// <summary>y = 1: fills a gate weight of a lone present modality.</summary>
-internal readonly struct OneActivation : IActivation
-{
-    public float Apply(float x) => 1f;
 }
