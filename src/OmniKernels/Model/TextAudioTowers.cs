@@ -56,7 +56,7 @@ internal sealed class ClipTextTower : Tower
 
     /// <summary>
     /// The token whose state is pooled: HF's rule, the highest id when the config's eos_token_id is
-    /// the legacy 2 (old CLIP configs), else the first eos_token_id (the last token when there is none).
+    /// the legacy 2 (old CLIP configs), else the first eos_token_id (<see cref="Validate"/> rejects ids without one).
     /// https://github.com/huggingface/transformers/blob/v4.46.0/src/transformers/models/clip/modeling_clip.py#L956
     /// </summary>
     public int PoolIndex(ReadOnlySpan<int> ids)
@@ -67,8 +67,7 @@ internal sealed class ClipTextTower : Tower
             for (int i = 1; i < ids.Length; i++) if (ids[i] > ids[best]) best = i;
             return best;
         }
-        int first = ids.IndexOf(EosTokenId);
-        return first >= 0 ? first : ids.Length - 1;
+        return ids.IndexOf(EosTokenId);
     }
 
     /// <summary>Checks token ids against the vocabulary and the context length.</summary>
@@ -78,6 +77,9 @@ internal sealed class ClipTextTower : Tower
         if (ids.Length > ContextLength) throw new ArgumentException($"text has {ids.Length} tokens; the model's context is {ContextLength}");
         foreach (int id in ids)
             if ((uint)id >= (uint)VocabSize) throw new ArgumentException($"token id {id} is outside the vocabulary of {VocabSize}");
+        // HF pools at the first end-of-text token; ids without one would pool an arbitrary token.
+        if (EosTokenId != 2 && ids.IndexOf(EosTokenId) < 0)
+            throw new ArgumentException($"text ids carry no end-of-text token (id {EosTokenId}), where the text tower pools");
     }
 
     public override TowerGraph Record(GraphBuilder g, int batch, int length, bool tokens)
