@@ -134,6 +134,16 @@ public sealed class ParityTests
         yield return new("patch_embed_clip_b2_224_p16_d768", "patch-embed",
             In(("image", [2, 3, 224, 224]), ("weight", [768, 3, 16, 16]), ("bias", [768]), ("cls", [768]), ("pos", [197, 768])), P(), gemm, Large: true);
         yield return new("gelu_1000003", "gelu", Wide("x", -9f, 9f, 1000003), P(), pointwise, Large: true);
+
+        // Exact tile multiples (16 queries per work-item, 18 keys per step): no partial tile to mask.
+        yield return new("attention_sq32_sk36_tile_multiples", "attention", Attn(1, 2, 32, 36, 16), P(), attn);
+        yield return new("attention_sq16_sk18_one_tile", "attention", Attn(2, 1, 16, 18, 8, lengths: [18, 11]), P(), attn);
+        // Causal with S_q ≠ S_k: top-left aligned (query i sees keys j ≤ i), as PyTorch's is_causal.
+        yield return new("attention_causal_sq7_sk29", "attention", Attn(1, 2, 7, 29, 8), P("causal=true"), attn);
+        yield return new("attention_causal_sq29_sk7", "attention", Attn(1, 1, 29, 7, 8), P("causal=true"), attn);
+        yield return new("attention_causal_sq16_sk54_lengths_bshd", "attention", Attn(2, 2, 16, 54, 8, bshd: true, lengths: [54, 20]), P("causal=true", "layout=bshd"), attn);
+        yield return new("attention_sq64_sk180_tile_multiples", "attention", Attn(1, 2, 64, 180, 64), P(), attn, Large: true);
+        yield return new("attention_causal_sq48_sk216", "attention", Attn(1, 2, 48, 216, 64), P("causal=true"), attn, Large: true);
     }
 
     public static IEnumerable<TestCaseData> Matrix() =>
