@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Diagnostics;
 using System.Text;
 using NUnit.Framework;
 using OmniKernels.IO;
