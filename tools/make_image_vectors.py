@@ -20,7 +20,8 @@ Preprocessing follows HF CLIPImageProcessor (convert_rgb, resize, center_crop, r
     _compute_resized_output_size: the same truncation), with PIL's Image.resize in 8 bits;
   * centre crop to crop x crop. HF floors the offset, top = (h - crop) // 2; torchvision's
     center_crop rounds half to even, top = int(round((h - crop) / 2.0)). They differ when
-    h - crop = 3 (mod 4), so both are written: `hf` and `tv`;
+    h - crop = 3 (mod 4), so both are written: `hf` and `tv`; the BOTH_AXES configurations make
+    them differ on both axes at once;
   * rescale: HF multiplies in float64 by 1/255 and casts to float32 (`hf`); torchvision's ToTensor
     divides in float32 by 255 (`tv`); the two agree on all 256 values (checked below). Then
     (x - mean) / std in float32 (both).
@@ -44,6 +45,9 @@ CLIP_STD = [0.26862954, 0.26130258, 0.27577711]
 GRAY_MEAN = [0.5]
 GRAY_STD = [0.25]
 CONFIGS = [("s24c24", 24, 24), ("s32c28", 32, 28), ("s64c60", 64, 60)]  # the last one upscales
+# Resized sizes whose excess over the crop is 3 (mod 4) on both axes, so that HF's and torchvision's crop
+# offsets differ vertically and horizontally (61x47 -> 36x28 crop 25; 33x50 -> 24x36 crop 21).
+BOTH_AXES = [("rgb61x47", "s28c25", 28, 25), ("gray33x50", "s24c21", 24, 21)]
 FILTERS = {"bicubic": Image.BICUBIC, "bilinear": Image.BILINEAR}
 
 
@@ -240,6 +244,14 @@ def main():
                 for convention in ("hf", "tv"):
                     save(f"{case}_{cfg}_{filt}_{convention}", preprocess(pixels, size, crop, filt, mean, std, convention))
                     count += 1
+    for case, cfg, size, crop in BOTH_AXES:
+        pixels, mean, std = next((p, m, sd) for c, p, m, sd in cases if c == case)
+        out_w, out_h = resized_size(pixels.shape[1], pixels.shape[0], size)
+        assert (out_h - crop) % 4 == 3 and (out_w - crop) % 4 == 3, f"{case} {cfg}: the crop conventions must differ on both axes"
+        for filt in FILTERS:
+            for convention in ("hf", "tv"):
+                save(f"{case}_{cfg}_{filt}_{convention}", preprocess(pixels, size, crop, filt, mean, std, convention))
+                count += 1
     total = sum(os.path.getsize(os.path.join(OUT, f)) for f in os.listdir(OUT) if f.startswith("image_"))
     print(f"image vectors: {len(files)} images, {count} preprocessing outputs, {total} bytes")
 

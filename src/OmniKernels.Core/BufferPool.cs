@@ -17,6 +17,19 @@ public sealed class BufferPool : IDisposable
 
     internal BufferPool(Accelerator accelerator) => _accelerator = accelerator;
 
+    /// <summary>
+    /// Process-wide debugging switch, off by default (the test suite turns it on for its whole run):
+    /// when set, every <see cref="Tensor"/> allocation fills its buffer before handing it out, floating
+    /// point with NaN (every byte 0xFF) and integers with a sentinel (every byte 0x80: −128 as int8,
+    /// −2139062144 as int32), so that an element a kernel never writes shows up instead of keeping the
+    /// correct answer a reused buffer still holds. Set it before creating tensors; it is read on each
+    /// allocation (off: one branch; on: one device fill of the whole size class, queued on the stream).
+    /// </summary>
+    public static bool PoisonRentals { get; set; }
+
+    /// <summary>The byte <see cref="PoisonRentals"/> fills a buffer of <paramref name="dtype"/> with.</summary>
+    public static byte PoisonByte(DType dtype) => dtype is DType.F32 or DType.F16 ? (byte)0xFF : (byte)0x80;
+
     /// <summary>Bytes currently rented out.</summary>
     public long BytesInUse { get; private set; }
 

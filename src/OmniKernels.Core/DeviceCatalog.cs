@@ -17,6 +17,13 @@ public sealed record DeviceEntry(DeviceKind Kind, string Name, bool IsGpu, bool 
 {
     /// <summary>Short label: kind and name.</summary>
     public override string ToString() => $"{Kind.Name()}: {Name}";
+
+    /// <summary>
+    /// True when <paramref name="name"/> names this device: a case-insensitive part of its name, or
+    /// <c>pocl</c> for PoCL's CPU device (whose name is the CPU's, its platform PoCL's).
+    /// </summary>
+    public bool Matches(string name) =>
+        Name.Contains(name, StringComparison.OrdinalIgnoreCase) || (IsPocl && name.Equals("pocl", StringComparison.OrdinalIgnoreCase));
 }
 
 /// <summary>

@@ -30,7 +30,7 @@ public sealed class DeviceContext : IDisposable
     /// <summary>
     /// Creates the accelerator for <paramref name="kind"/> (<see cref="DeviceKind.Auto"/> follows the
     /// catalog's order) and runs the self-test on it; a failed self-test throws.
-    /// When <c>OMNI_REQUIRE_DEVICE</c> names a kind and the pick is another, this throws instead of falling back.
+    /// When <c>OMNI_REQUIRE_DEVICE</c> names a kind (and a device name) and auto picks another, this throws instead of falling back.
     /// <paramref name="schedule"/> forces the kernels' schedule (see <see cref="KernelSchedules.Resolve"/>).
     /// </summary>
     public static DeviceContext Create(DeviceKind kind = DeviceKind.Auto, KernelSchedule? schedule = null)
@@ -40,9 +40,11 @@ public sealed class DeviceContext : IDisposable
         {
             var entry = DeviceCatalog.Pick(DeviceCatalog.List(context), kind);
             var required = DeviceKinds.Required();
-            if (required is { } r && r != DeviceKind.Auto && kind == DeviceKind.Auto && entry.Kind != r)
+            var requiredName = DeviceKinds.RequiredName();
+            if (required is { } r && r != DeviceKind.Auto && kind == DeviceKind.Auto
+                && (entry.Kind != r || (requiredName is not null && !entry.Matches(requiredName))))
                 throw new DeviceUnavailableException(
-                    $"{DeviceKinds.RequireVariable}={r.Name()} but auto picked {entry}; install the {r.Name()} device or unset the variable");
+                    $"{DeviceKinds.RequireVariable}={DeviceKinds.RequirementText()} but auto picked {entry}; install that device or unset the variable");
             return Create(context, entry, ownsContext: true, schedule);
         }
         catch

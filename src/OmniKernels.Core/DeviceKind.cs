@@ -21,7 +21,10 @@ public static class DeviceKinds
     /// <summary>Environment variable that overrides <c>auto</c>.</summary>
     public const string EnvironmentVariable = "OMNI_DEVICE";
 
-    /// <summary>Environment variable naming a kind that must be present (CI sets it to <c>opencl</c>).</summary>
+    /// <summary>
+    /// Environment variable naming a kind that must be present, optionally with a device name after a colon
+    /// (CI sets <c>opencl:pocl</c>: an OpenCL device, and it must be PoCL's CPU device).
+    /// </summary>
     public const string RequireVariable = "OMNI_REQUIRE_DEVICE";
 
     /// <summary>Parses auto, cuda, opencl, cpu or reference (case-insensitive).</summary>
@@ -45,12 +48,25 @@ public static class DeviceKinds
         return string.IsNullOrWhiteSpace(env) ? DeviceKind.Auto : Parse(env);
     }
 
-    /// <summary>The kind named by <c>OMNI_REQUIRE_DEVICE</c>, or null when unset.</summary>
+    /// <summary>The kind named by <c>OMNI_REQUIRE_DEVICE</c> (its part before any colon), or null when unset.</summary>
     public static DeviceKind? Required()
     {
         var env = Environment.GetEnvironmentVariable(RequireVariable);
-        return string.IsNullOrWhiteSpace(env) ? null : Parse(env);
+        return string.IsNullOrWhiteSpace(env) ? null : Parse(env.Split(':', 2)[0]);
     }
+
+    /// <summary>
+    /// The device name <c>OMNI_REQUIRE_DEVICE</c> requires after its colon (<c>pocl</c> in <c>opencl:pocl</c>),
+    /// or null when it names a kind only; matched by <see cref="DeviceEntry.Matches"/>.
+    /// </summary>
+    public static string? RequiredName()
+    {
+        var parts = Environment.GetEnvironmentVariable(RequireVariable)?.Split(':', 2);
+        return parts is [_, var name] && !string.IsNullOrWhiteSpace(name) ? name.Trim() : null;
+    }
+
+    /// <summary>The requirement as written back in messages: <c>opencl</c> or <c>opencl:pocl</c>.</summary>
+    public static string RequirementText() => Environment.GetEnvironmentVariable(RequireVariable)?.Trim() ?? "";
 
     /// <summary>Lower-case name as accepted by <see cref="Parse"/>.</summary>
     public static string Name(this DeviceKind kind) => kind.ToString().ToLowerInvariant();

@@ -25,7 +25,7 @@ public sealed class Tensor : IDisposable
     private readonly TensorView _view;
 
     /// <summary>
-    /// Allocates an uninitialized tensor from the context's pool. <paramref name="rowAlignment"/>
+    /// Allocates an uninitialized tensor from the context's pool (poisoned when <see cref="BufferPool.PoisonRentals"/> is set). <paramref name="rowAlignment"/>
     /// pads the row pitch (stride of the second-to-last dimension) to a multiple of that many
     /// elements, and the storage to whole padded rows, as the GEMM's unconditional tile stores need.
     /// </summary>
@@ -38,6 +38,7 @@ public sealed class Tensor : IDisposable
         try
         {
             var view = new TensorView(buffer.View, dtype, shape, strides);
+            if (BufferPool.PoisonRentals) buffer.View.MemSet(context.Stream, BufferPool.PoisonByte(dtype));
             return new Tensor(context, buffer, view);
         }
         catch

@@ -12,7 +12,7 @@ namespace OmniKernels.Tests;
 [TestFixture]
 public sealed class AttentionMemoryTests
 {
-    public static IEnumerable<string> Devices() => Backends.Names.Where(n => !Backends.IsEmulator(n));
+    public static IEnumerable<string> Devices() => Backends.Devices();
 
     [TestCaseSource(nameof(Devices))]
     public void S8192_AllocatesLessThanOneScoreMatrix(string backend)

@@ -4,8 +4,9 @@ namespace OmniKernels.Tests;
 
 /// <summary>
 /// Every accelerator present on this machine, created once for the whole run and disposed at the
-/// end. When OMNI_REQUIRE_DEVICE names a kind that is absent, every test fails here instead of
-/// quietly running on the emulator alone.
+/// end, with <see cref="BufferPool.PoisonRentals"/> on: every tensor the run allocates starts as NaN
+/// (floats) or a sentinel (integers). When OMNI_REQUIRE_DEVICE names a kind (and device) that is
+/// absent, every test fails here instead of quietly running on the emulator alone.
 /// </summary>
 [SetUpFixture]
 public sealed class Backends
@@ -13,6 +14,9 @@ public sealed class Backends
     private static readonly Lazy<IReadOnlyList<DeviceContext>> Contexts = new(Create);
     private static readonly Lazy<IReadOnlyList<DeviceContext>> GpuContexts = new(CreateGpuScheduled);
     private static ILGPU.Context? _ilgpu;
+
+    /// <summary>The name <see cref="Devices"/> yields when CI requires a device and none is present.</summary>
+    public const string MissingDevice = "missing-device";
 
     public static IReadOnlyList<DeviceContext> All => Contexts.Value;
 
@@ -31,8 +35,23 @@ public sealed class Backends
     /// <summary>kind, or kind+gpu for a CPU device forced onto the GPU schedule.</summary>
     public static string Label(DeviceContext c) => c.Kind.Name() + (c.IsCpuLike && c.Schedule == KernelSchedule.Gpu ? "+gpu" : "");
 
-    public static DeviceContext Get(string name) =>
-        name.EndsWith("+gpu", StringComparison.Ordinal) ? GpuScheduled.First(c => Label(c) == name) : All.First(c => c.Kind.Name() == name);
+    /// <summary>
+    /// Real devices (not the emulator), for cases too large for it. Under OMNI_REQUIRE_DEVICE an empty
+    /// list would make those tests vanish from the report, so it yields <see cref="MissingDevice"/>
+    /// instead, whose <see cref="Get"/> fails.
+    /// </summary>
+    public static IEnumerable<string> Devices()
+    {
+        var names = Names.Where(n => !IsEmulator(n)).ToList();
+        return names.Count == 0 && DeviceKinds.Required() is not null ? [MissingDevice] : names;
+    }
+
+    public static DeviceContext Get(string name)
+    {
+        if (name == MissingDevice)
+            Assert.Fail($"{DeviceKinds.RequireVariable}={DeviceKinds.RequirementText()} but no real device is present: this device-only test would not have run");
+        return name.EndsWith("+gpu", StringComparison.Ordinal) ? GpuScheduled.First(c => Label(c) == name) : All.First(c => c.Kind.Name() == name);
+    }
 
     /// <summary>The emulator is thousands of times slower: it runs the small shapes only.</summary>
     public static bool IsEmulator(string name) => name == DeviceKind.Cpu.Name() || name == DeviceKind.Cpu.Name() + "+gpu";
@@ -48,21 +67,32 @@ public sealed class Backends
 
     private static IReadOnlyList<DeviceContext> Create()
     {
+        BufferPool.PoisonRentals = true;
         _ilgpu = DeviceCatalog.CreateContext();
         var list = new List<DeviceContext>();
-        // One accelerator per kind: the preferred device of each (the catalog is ordered).
-        foreach (var entry in DeviceCatalog.List(_ilgpu).GroupBy(e => e.Kind).Select(g => g.First()))
-            list.Add(DeviceContext.Create(_ilgpu, entry, ownsContext: false));
+        var required = DeviceKinds.Required();
+        var requiredName = DeviceKinds.RequiredName();
+        // One accelerator per kind: the preferred device of each (the catalog is ordered), or for the
+        // required kind the first device whose name the requirement names, so that CI tests PoCL even
+        // where an OpenCL GPU is listed first.
+        foreach (var group in DeviceCatalog.List(_ilgpu).GroupBy(e => e.Kind))
+        {
+            var entry = group.Key == required && requiredName is not null
+                ? group.FirstOrDefault(e => e.Matches(requiredName))
+                : group.First();
+            if (entry is not null) list.Add(DeviceContext.Create(_ilgpu, entry, ownsContext: false));
+        }
         return list;
     }
 
     [OneTimeSetUp]
     public void RequireDevice()
     {
-        var required = DeviceKinds.Required();
-        if (required is { } kind && !All.Any(c => c.Kind == kind))
-            Assert.Fail($"{DeviceKinds.RequireVariable}={kind.Name()} but no such device is present; found: {string.Join(", ", All.Select(c => c.Entry))}");
-        TestContext.Progress.WriteLine("backends: " + string.Join("; ", All.Select(c => $"{c.Entry} (self-test: {c.SelfTest.Detail})")));
+        var name = DeviceKinds.RequiredName();
+        if (DeviceKinds.Required() is { } kind && !All.Any(c => c.Kind == kind && (name is null || c.Entry.Matches(name))))
+            Assert.Fail($"{DeviceKinds.RequireVariable}={DeviceKinds.RequirementText()} but no such device is present; found: {string.Join(", ", DeviceCatalog.List(_ilgpu!))}");
+        TestContext.Progress.WriteLine("backends: " + string.Join("; ", All.Select(c => $"{c.Entry} (self-test: {c.SelfTest.Detail})"))
+            + "; outputs poisoned: " + BufferPool.PoisonRentals);
     }
 
     [OneTimeTearDown]

@@ -258,7 +258,16 @@ public sealed class ImagePreprocessTests
                             yield return new TestCaseData(backend, image, cfg, size, crop, filter, rounding)
                                 .SetName($"{backend}_{image}_{cfg}_{filter}_{rounding}");
                 }
+        // The conventions' crop offsets differ on both axes here (tools/make_image_vectors.py, BOTH_AXES).
+        foreach (string backend in Backends.Names)
+            foreach (var (image, cfg, size, crop) in BothAxes)
+                foreach (var filter in new[] { ResizeFilter.Bicubic, ResizeFilter.Bilinear })
+                    foreach (var rounding in new[] { CenterCropRounding.HuggingFace, CenterCropRounding.Torchvision })
+                        yield return new TestCaseData(backend, image, cfg, size, crop, filter, rounding)
+                            .SetName($"{backend}_{image}_{cfg}_{filter}_{rounding}_both_axes");
     }
+
+    private static readonly (string Image, string Name, int Size, int Crop)[] BothAxes = [("rgb61x47", "s28c25", 28, 25), ("gray33x50", "s24c21", 24, 21)];
 
     private static DecodedImage Input(string image) => ImageVectors.Pixels(image switch
     {
@@ -321,7 +330,7 @@ public sealed class ImagePreprocessTests
         }
     }
 
-    public static IEnumerable<string> Devices() => Backends.Names.Where(n => !Backends.IsEmulator(n));
+    public static IEnumerable<string> Devices() => Backends.Devices();
 
     [TestCaseSource(nameof(Devices))]
     public void Launches_allocate_nothing(string backend)

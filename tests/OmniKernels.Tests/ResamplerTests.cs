@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using NUnit.Framework;
 using OmniKernels.Audio;
 using OmniKernels.IO;
@@ -89,20 +88,5 @@ public class ResamplerTests
     {
         var ex = Assert.Throws<ArgumentException>(() => Resampler.Resample(ReadOnlySpan<float>.Empty, fromRate, toRate));
         Assert.That(ex!.ParamName, Is.EqualTo("input"));
-    }
-
-    [Test]
-    public void TenSecondsAt44100IsFast()
-    {
-        var rng = new Random(7);
-        var input = new float[441000];
-        for (int i = 0; i < input.Length; i++) input[i] = (float)(rng.NextDouble() * 2 - 1);
-        Resampler.Resample(input.AsSpan(0, 4410), 44100, 16000); // warm up the JIT
-        var sw = Stopwatch.StartNew();
-        float[] output = Resampler.Resample(input, 44100, 16000);
-        sw.Stop();
-        TestContext.Out.WriteLine($"10 s at 44.1 kHz -> 16 kHz: {sw.Elapsed.TotalMilliseconds:F1} ms");
-        Assert.That(output, Has.Length.EqualTo(160000));
-        Assert.That(sw.Elapsed, Is.LessThan(TimeSpan.FromSeconds(1)));
     }
 }

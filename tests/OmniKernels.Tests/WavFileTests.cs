@@ -446,7 +446,7 @@ public class WavFileTests
     }
 
     [Test]
-    public void HugeDataClaimFailsFastWithoutAllocating()
+    public void HugeDataClaimFailsWithoutAllocating()
     {
         // A 4 GiB data chunk claimed in a ~100-byte file (both after and before fmt).
         byte[] someData = new byte[60];
@@ -463,15 +463,12 @@ public class WavFileTests
             Func<WavAudio>[] readers = [() => WavFile.Read(path), () => WavFile.Read(new NonSeekableStream(bytes), "pipe:huge.wav")];
             foreach (Func<WavAudio> read in readers)
             {
-                Assert.Throws<WavFormatException>(() => read()); // warm-up: JIT and pools are not what is measured
+                Assert.Throws<WavFormatException>(() => read()); // warm-up: the JIT's and pools' first allocations are not the reader's
                 long before = GC.GetAllocatedBytesForCurrentThread();
-                var clock = Stopwatch.StartNew();
                 var ex = Assert.Throws<WavFormatException>(() => read())!;
-                clock.Stop();
                 long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
                 Assert.That(ex.Message, Does.Contain("huge.wav").And.Match(@"claims \d+ bytes but only (60|84) follow"));
                 Assert.That(allocated, Is.LessThan(1_000_000), $"allocated {allocated} bytes for a bogus header");
-                Assert.That(clock.Elapsed, Is.LessThan(TimeSpan.FromSeconds(1)));
             }
         }
     }
