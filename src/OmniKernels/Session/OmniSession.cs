@@ -30,6 +30,27 @@ public sealed record OmniSessionOptions
 
     /// <summary>Longest audio accepted, in seconds (longer clips are trimmed to the tower's input after this check).</summary>
     public double MaxAudioSeconds { get; init; } = 600;
+
+    /// <summary>How long the first request of a window waits for others to batch with (0: no waiting).</summary>
+    public TimeSpan MaxQueueDelay { get; init; } = TimeSpan.FromMilliseconds(2);
+
+    /// <summary>Most requests one tower launch batches; a window is at most four such batches.</summary>
+    public int MaxBatch { get; init; } = 8;
+
+    /// <summary>Most requests waiting; one more is rejected at once with <see cref="QueueFullException"/>.</summary>
+    public int MaxQueueSize { get; init; } = 1024;
+
+    /// <summary>A request still queued after this long fails with <see cref="TimeoutException"/> (null: no limit).</summary>
+    public TimeSpan? RequestTimeout { get; init; }
+
+    /// <summary>Byte budget of the session's own feature cache (0: no cache); ignored when <see cref="FeatureCache"/> is given.</summary>
+    public long FeatureCacheBytes { get; init; } = 64L << 20;
+
+    /// <summary>A cache shared with other sessions; the caller keeps it.</summary>
+    public FeatureCache? FeatureCache { get; init; }
+
+    /// <summary>The resampling filter of image preprocessing (part of the feature cache's key).</summary>
+    public ResizeFilter ImageResize { get; init; } = ResizeFilter.Bicubic;
 }
 
 /// <summary>
@@ -48,6 +69,10 @@ public sealed class OmniSession : IDisposable
     private readonly Executor _executor;
     private readonly OmniSessionOptions _options;
     private readonly Lock _device = new();
+    private readonly Batcher _batcher;
+    private readonly FeatureCache? _cache;
+    private readonly UInt128 _identity;
+    private readonly Dictionary<string, (long Batches, long Items)> _batches = [];
     private bool _disposed;
 
     private OmniSession(DeviceContext ctx, bool owns, OmniModel model, OmniSessionOptions options)
@@ -57,17 +82,22 @@ public sealed class OmniSession : IDisposable
         _model = model;
         _options = options;
         _executor = new Executor(ctx, model);
+        _cache = options.FeatureCache ?? (options.FeatureCacheBytes > 0 ? new FeatureCache(options.FeatureCacheBytes) : null);
+        _identity = _cache is null ? default : FeatureCache.ModelIdentity(model.Directory);
         try
         {
             foreach (var (m, t) in model.Towers)
             {
                 var vision = t switch { ClipVisionTower v => v, VideoFramesTower f => f.Image, _ => null };
                 if (vision is null) continue;
-                _images[m] = ImagePreprocessor.Create(ctx, new ImagePreprocessOptions(vision.ImageSize, vision.ImageSize, ResizeFilter.Bicubic,
+                _images[m] = ImagePreprocessor.Create(ctx, new ImagePreprocessOptions(vision.ImageSize, vision.ImageSize, options.ImageResize,
                     vision.Mean ?? [.. ClipPreset.Mean], vision.Std ?? [.. ClipPreset.Std]));
             }
             if (model.Towers.GetValueOrDefault(Modality.Audio) is WhisperEncoderTower w)
                 _audio = new AudioFeatureExtractor(ctx, AudioFeatureOptions.Whisper with { NMels = w.Mels, SampleRate = w.SampleRate });
+            if (options.MaxBatch < 1) throw new ArgumentException($"MaxBatch {options.MaxBatch} must be at least 1");
+            if (options.MaxQueueSize < 1) throw new ArgumentException($"MaxQueueSize {options.MaxQueueSize} must be at least 1");
+            _batcher = new Batcher(options, ProcessWindow);
         }
         catch
         {
@@ -125,42 +155,142 @@ public sealed class OmniSession : IDisposable
         return tok.Encode(text, tower.ContextLength);
     }
 
+    /// <summary>The feature cache's counters, or null without a cache.</summary>
+    public FeatureCacheStats? CacheStats => _cache?.Stats;
+
+    /// <summary>Tower and fusion launches the batcher made, and the requests they carried (mean batch = items / batches).</summary>
+    public IReadOnlyDictionary<string, (long Batches, long Items)> BatchStats
+    {
+        get
+        {
+            lock (_batches) return new Dictionary<string, (long, long)>(_batches);
+        }
+    }
+
     /// <summary>
-    /// Runs the towers of the modalities <paramref name="request"/> carries (no other tower is
-    /// launched), the fusion over them and the heads. Bad input throws <see cref="ArgumentException"/>
-    /// naming what is wrong, and the session keeps serving.
+    /// Runs the request and waits for it: <see cref="RunAsync"/> through the same batcher.
     /// </summary>
-    public OmniResult Run(OmniRequest request)
+    public OmniResult Run(OmniRequest request) => RunAsync(request).GetAwaiter().GetResult();
+
+    /// <summary>
+    /// Queues <paramref name="request"/> for the batcher: the towers of the modalities it carries
+    /// (no other tower is launched) run once per window over every request that carries them, the
+    /// fusion and heads once per modality set; the result is this request's alone, equal to what it
+    /// gives when run by itself. Bad input throws <see cref="ArgumentException"/> at once, naming what
+    /// is wrong; a full queue throws <see cref="QueueFullException"/>; cancelling drops the request
+    /// (if it has not started) without disturbing the others; past <see cref="OmniSessionOptions.RequestTimeout"/>
+    /// in the queue it fails with <see cref="TimeoutException"/>. Thread-safe.
+    /// </summary>
+    public Task<OmniResult> RunAsync(OmniRequest request, CancellationToken cancel = default)
     {
         ArgumentNullException.ThrowIfNull(request);
+        ObjectDisposedException.ThrowIf(_disposed, this);
         var present = request.Modalities;
         if (present.Count == 0) throw new ArgumentException("the request carries no modality (image, text, audio or video)");
         foreach (var m in present)
             if (!_model.Towers.ContainsKey(m))
                 throw new ArgumentException($"the request carries {Name(m)}, which this session has no tower for (it has: {string.Join(", ", _model.Towers.Keys.Select(Name))})");
-        var timings = new Dictionary<string, double>();
-        long t0 = Stopwatch.GetTimestamp();
+        // Host-side checks, tokenization and cache keys happen on the caller's thread.
         var inputs = new Dictionary<Modality, TowerInput>();
-        // Host-side checks and tokenization happen before the device is taken.
-        foreach (var m in present) inputs[m] = Prepare(m, request);
-        var profile = request.Profile ? new Profile() : null;
+        foreach (var m in present)
+        {
+            var input = Prepare(m, request);
+            if (_cache is not null) input.CacheKey = CacheKey(m, request, input);
+            inputs[m] = input;
+        }
+        long deadline = _options.RequestTimeout is { } t ? Stopwatch.GetTimestamp() + (long)(t.TotalSeconds * Stopwatch.Frequency) : long.MaxValue;
+        return _batcher.Enqueue(new PendingRequest(request, inputs, cancel, deadline));
+    }
+
+    /// <summary>One window on the batcher's thread: towers batched by modality, the fusion by modality set.</summary>
+    private void ProcessWindow(List<PendingRequest> window)
+    {
         lock (_device)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            var outputs = new Dictionary<Modality, TowerOutput>();
-            foreach (var m in _model.Modalities.Where(present.Contains))
+            long start = Stopwatch.GetTimestamp();
+            var profile = window.Any(p => p.Request.Profile) ? new Profile() : null;
+            var outputs = window.Select(_ => new Dictionary<Modality, TowerOutput>()).ToArray();
+            var timings = window.Select(p => new Dictionary<string, double> { ["queue"] = Stopwatch.GetElapsedTime(p.Enqueued, start).TotalMilliseconds }).ToArray();
+            foreach (var m in _model.Modalities.Where(_model.Towers.ContainsKey))
             {
-                long s = Stopwatch.GetTimestamp();
-                PreprocessOnDevice(m, inputs[m]);
-                outputs[m] = _executor.RunTower(m, inputs[m], profile);
-                timings[Name(m)] = Stopwatch.GetElapsedTime(s).TotalMilliseconds;
+                var need = new List<int>();
+                for (int i = 0; i < window.Count; i++)
+                {
+                    if (!window[i].Inputs.TryGetValue(m, out var input)) continue;
+                    if (_cache is not null && _cache.TryGet(input.CacheKey, out var hit)) outputs[i][m] = hit;
+                    else need.Add(i);
+                }
+                foreach (var chunk in need.Chunk(_options.MaxBatch))
+                {
+                    long s = Stopwatch.GetTimestamp();
+                    foreach (int i in chunk) PreprocessOnDevice(m, window[i].Inputs[m]);
+                    var results = _executor.RunTower(m, chunk.Select(i => window[i].Inputs[m]).ToArray(), profile);
+                    double ms = Stopwatch.GetElapsedTime(s).TotalMilliseconds;
+                    for (int j = 0; j < chunk.Length; j++)
+                    {
+                        outputs[chunk[j]][m] = results[j];
+                        timings[chunk[j]][Name(m)] = ms;
+                        _cache?.Add(window[chunk[j]].Inputs[m].CacheKey, results[j]);
+                    }
+                    Count(Name(m), chunk.Length);
+                }
             }
-            long f = Stopwatch.GetTimestamp();
-            var fusion = _executor.RunFusion(outputs, profile);
-            timings["fusion"] = Stopwatch.GetElapsedTime(f).TotalMilliseconds;
-            timings["total"] = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
-            return Assemble(present, outputs, fusion, timings, profile);
+            var fused = new FusionOutput?[window.Count];
+            foreach (var group in Enumerable.Range(0, window.Count).GroupBy(i => _executor.FusionMask(outputs[i].Keys)).Where(g => g.Key != 0))
+                foreach (var chunk in group.Chunk(_options.MaxBatch))
+                {
+                    long s = Stopwatch.GetTimestamp();
+                    var results = _executor.RunFusion(group.Key, chunk.Select(i => (IReadOnlyDictionary<Modality, TowerOutput>)outputs[i]).ToArray(), profile);
+                    double ms = Stopwatch.GetElapsedTime(s).TotalMilliseconds;
+                    for (int j = 0; j < chunk.Length; j++)
+                    {
+                        fused[chunk[j]] = results[j];
+                        timings[chunk[j]]["fusion"] = ms;
+                    }
+                    Count("fusion", chunk.Length);
+                }
+            for (int i = 0; i < window.Count; i++)
+            {
+                timings[i]["total"] = Stopwatch.GetElapsedTime(window[i].Enqueued).TotalMilliseconds;
+                window[i].Result.TrySetResult(Assemble(window[i].Request.Modalities, outputs[i], fused[i], timings[i], window[i].Request.Profile ? profile : null));
+            }
         }
+    }
+
+    private void Count(string what, int items)
+    {
+        lock (_batches)
+        {
+            var (b, n) = _batches.GetValueOrDefault(what);
+            _batches[what] = (b + 1, n + items);
+        }
+    }
+
+    /// <summary>What a tower's output depends on besides the model: the preprocessing options and the input's bytes.</summary>
+    private UInt128 CacheKey(Modality m, OmniRequest r, TowerInput input)
+    {
+        static ReadOnlyMemory<byte> Bytes<T>(T[] a) where T : unmanaged =>
+            System.Runtime.InteropServices.MemoryMarshal.AsBytes(a.AsSpan()).ToArray();
+        var tower = _model.Towers[m];
+        string options = tower switch
+        {
+            WhisperEncoderTower a => $"whisper mels={a.Mels} positions={a.Positions} rate={a.SampleRate} in={r.Audio!.SampleRate} logmel={r.Audio.LogMel is not null}",
+            _ when _images.TryGetValue(m, out var pre) => $"image {pre.Options.Size} {pre.Options.Crop} {pre.Options.Filter} {string.Join(',', pre.Options.Mean!)} {string.Join(',', pre.Options.Std!)} {pre.Options.CropRounding}",
+            _ => tower.GetType().Name,
+        };
+        var parts = new List<ReadOnlyMemory<byte>>();
+        if (input.Ids is { } ids) parts.Add(Bytes(ids));
+        if (input.Pixels is { } px) parts.Add(Bytes(px));
+        if (input.Waveform is { } w) parts.Add(Bytes(w));
+        if (input.LogMel is { } mel) parts.Add(Bytes(mel));
+        parts.Add(Bytes([input.ValidPositions]));
+        foreach (var d in input.Decoded ?? [])
+        {
+            parts.Add(Bytes([d.Width, d.Height, d.Channels]));
+            parts.Add(d.Pixels);
+        }
+        return FeatureCache.Key(_identity, Name(m), options, [.. parts]);
     }
 
     private TowerInput Prepare(Modality m, OmniRequest r)
@@ -286,7 +416,8 @@ public sealed class OmniSession : IDisposable
             Model = _model.Name,
             Device = _ctx.ToString(),
             TowersRun = order,
-            Embeddings = order.ToDictionary(m => m, m => outputs[m].Embedding),
+            // Copies: tower outputs may live on in the feature cache.
+            Embeddings = order.ToDictionary(m => m, m => outputs[m].Embedding.ToArray()),
             Fused = fusion?.Fused,
             Gates = fusion?.Gates,
             Logits = fusion?.Logits,
@@ -313,11 +444,13 @@ public sealed class OmniSession : IDisposable
     /// <summary>Frees the plans, the model's device memory and (if owned) the device. Waits for a running request.</summary>
     public void Dispose()
     {
-        lock (_device)
+        // The batcher finishes its window (which takes the device lock) before the parts go.
+        lock (_batches)
         {
             if (_disposed) return;
             _disposed = true;
-            DisposeParts();
         }
+        _batcher.Dispose();
+        lock (_device) DisposeParts();
     }
 }

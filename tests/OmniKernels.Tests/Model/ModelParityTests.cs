@@ -128,14 +128,17 @@ public sealed class ModelParityTests
 
     private static readonly Dictionary<(string, string, bool), OmniSession> Sessions = [];
 
-    /// <summary>One session per backend, folder and precision for the whole run, on the shared device.</summary>
+    /// <summary>
+    /// One session per backend, folder and precision for the whole run, on the shared device, without
+    /// a feature cache: every run computes (the cache has its own tests).
+    /// </summary>
     public static OmniSession Session(string backend, string folder, bool int8 = false)
     {
         lock (Sessions)
         {
             if (!Sessions.TryGetValue((backend, folder, int8), out var s))
             {
-                s = OmniSession.Load(ModelDir(folder), new OmniSessionOptions { Context = Backends.Get(backend), Int8 = int8 });
+                s = OmniSession.Load(ModelDir(folder), new OmniSessionOptions { Context = Backends.Get(backend), Int8 = int8, FeatureCacheBytes = 0 });
                 Sessions[(backend, folder, int8)] = s;
                 _labels[s.ModelName] = [.. s.Labels];
             }
