@@ -103,7 +103,7 @@ public sealed class ModelParityTests
                 "gates" => result.Gates!,
                 "fused" => result.Fused!,
                 "logits" => result.Logits!,
-                "probabilities" => Probabilities(result),
+                "probabilities" => Probabilities(c, result),
                 "similarities" => pairs.Select(p => result.Similarities[p]).ToArray(),
                 "similarity_logits" => pairs.Select(p => result.SimilarityLogits![p]).ToArray(),
                 var other => throw new InvalidDataException($"{c}: unknown output {other}"),
@@ -115,16 +115,13 @@ public sealed class ModelParityTests
         if (!outputs.TryGetProperty("fused", out _)) Assert.That(result.Fused, Is.Null, "no fused vector expected");
     }
 
-    /// <summary>Probabilities in the classifier's label order (the result sorts them).</summary>
-    private static float[] Probabilities(OmniResult r)
+    /// <summary>Probabilities in the classifier's label order (the result sorts them), labels from the case file.</summary>
+    private static float[] Probabilities(Case c, OmniResult r)
     {
-        var byLabel = r.Classes.ToDictionary(c => c.Label, c => c.Probability);
-        return r.Classes.Count == 0 ? [] : LabelsOf(r).Select(l => byLabel[l]).ToArray();
+        var byLabel = r.Classes.ToDictionary(x => x.Label, x => x.Probability);
+        using var doc = JsonDocument.Parse(System.IO.File.ReadAllBytes(Path.Combine(c.Vectors, "cases.json")));
+        return doc.RootElement.GetProperty("labels").EnumerateArray().Select(l => byLabel[l.GetString()!]).ToArray();
     }
-
-    private static string[] LabelsOf(OmniResult r) => _labels.TryGetValue(r.Model, out var l) ? l : throw new InvalidOperationException($"no labels for {r.Model}");
-
-    private static readonly Dictionary<string, string[]> _labels = [];
 
     private static readonly Dictionary<(string, string, bool), OmniSession> Sessions = [];
 
@@ -140,7 +137,6 @@ public sealed class ModelParityTests
             {
                 s = OmniSession.Load(ModelDir(folder), new OmniSessionOptions { Context = Backends.Get(backend), Int8 = int8, FeatureCacheBytes = 0 });
                 Sessions[(backend, folder, int8)] = s;
-                _labels[s.ModelName] = [.. s.Labels];
             }
             return s;
         }
