@@ -21,9 +21,13 @@ internal static class RunCommand
         var int8 = new Option<bool>("--int8") { Description = "quantize Linear weights to INT8 at load" };
         var json = new Option<bool>("--json") { Description = "print JSON" };
         var profile = new Option<bool>("--profile") { Description = "per-node launches and times" };
-        var command = new Command("run", "Run the model on any subset of image, audio, text and video") { model, image, audio, text, textIds, video, input, int8, json, profile, device };
+        var requests = new Option<string?>("--requests") { Description = "JSON lines, one request each: {\"id\", \"image\", \"audio\", \"text\", \"video\"}; results as JSON lines in input order" };
+        var concurrency = new Option<int>("--concurrency") { Description = "concurrent callers for --requests", DefaultValueFactory = _ => 4 };
+        var command = new Command("run", "Run the model on any subset of image, audio, text and video") { model, image, audio, text, textIds, video, input, int8, json, profile, requests, concurrency, device };
         command.SetAction(r =>
         {
+            if (r.GetValue(requests) is { } file)
+                return BulkRun.Run(r.GetValue(model)!, file, r.GetValue(concurrency), r.GetValue(int8), r.GetValue(device), o, err);
             OmniRequest request;
             DeviceKind kind;
             try

@@ -105,4 +105,55 @@ public sealed class RunCliTests
             Assert.That(stdout, Is.Empty);
         }
     }
+
+    [Test]
+    public void BulkRequestsEqualSingleRunsAndBatch()
+    {
+        var vec = Path.Combine(Folder("tiny-omni"), "vectors", "inputs");
+        string[] texts = ["the quick dog runs past the old car", "a cat on the old car", "music"];
+        var lines = new List<string>();
+        for (int i = 0; i < 24; i++)
+        {
+            var o = new System.Text.Json.Nodes.JsonObject { ["id"] = $"r{i}" };
+            if (i % 2 == 0) o["image"] = Path.Combine(vec, i % 4 == 0 ? "image_i0.npy" : "image_png.png");
+            if (i % 3 != 2) o["text"] = texts[i % 3];
+            if (i % 4 == 1) o["audio"] = Path.Combine(vec, "audio_a1.wav");
+            if (i % 6 == 3) o["video"] = Path.Combine(vec, "video_v0.npy");
+            if (o.Count == 1) o["text"] = texts[2];
+            lines.Add(o.ToJsonString());
+        }
+        lines.Insert(5, """{"id": "bad", "image": "/nonexistent.png"}""");
+        string file = Path.Combine(Path.GetTempPath(), $"omni-requests-{Guid.NewGuid():N}.jsonl");
+        File.WriteAllLines(file, lines);
+        try
+        {
+            var (code, stdout, stderr) = Omni("run", "--model", Folder("tiny-omni"), "--requests", file, "--concurrency", "8");
+            Assert.That(code, Is.Zero, stderr);
+            var results = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement).ToArray();
+            Assert.That(results.Select(r => r.GetProperty("id").GetString()), Is.EqualTo(lines.Select(l => JsonDocument.Parse(l).RootElement.GetProperty("id").GetString())), "input order");
+            Assert.That(results[5].GetProperty("error").GetString(), Does.Contain("nonexistent.png"));
+            foreach (int i in new[] { 0, 1, 3, 9, 13 })
+            {
+                var req = JsonDocument.Parse(lines[i]).RootElement;
+                var args = new List<string> { "run", "--model", Folder("tiny-omni"), "--json" };
+                foreach (var p in req.EnumerateObject().Where(p => p.Name != "id")) args.AddRange([$"--{p.Name}", p.Value.GetString()!]);
+                var single = Omni([.. args]);
+                Assert.That(single.Code, Is.Zero, single.Err);
+                var one = JsonDocument.Parse(single.Out).RootElement;
+                foreach (var e in one.GetProperty("embeddings").EnumerateObject())
+                {
+                    var a = results[i].GetProperty("embeddings").GetProperty(e.Name).EnumerateArray().Select(x => x.GetSingle()).ToArray();
+                    var b = e.Value.EnumerateArray().Select(x => (double)x.GetSingle()).ToArray();
+                    Assert.That(ModelParityTests.RelativeError(a, b), Is.LessThanOrEqualTo(1e-6), $"line {i} {e.Name}");
+                }
+            }
+            Assert.That(stderr, Does.Contain("requests 25").And.Contain("p99").And.Contain("mean batch"));
+            var batches = System.Text.RegularExpressions.Regex.Matches(stderr, @"(\w+) (\d+\.\d+) \(").Select(m => double.Parse(m.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture));
+            Assert.That(batches.Max(), Is.GreaterThan(1.0), "some tower batched more than one request: " + stderr);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
 }
