@@ -14,13 +14,15 @@ namespace OmniKernels.Cli;
 /// </summary>
 internal static class BulkRun
 {
-    public static int Run(string modelDir, string file, int concurrency, bool int8, string? deviceName, TextWriter o, TextWriter err)
+    public static int Run(string modelDir, string file, int concurrency, int maxBatch, double delayMs, bool int8, string? deviceName, TextWriter o, TextWriter err)
     {
         string[] lines;
         DeviceKind kind;
         try
         {
             if (concurrency < 1) throw new ArgumentException($"--concurrency {concurrency} must be at least 1");
+            if (maxBatch < 1) throw new ArgumentException($"--max-batch {maxBatch} must be at least 1");
+            if (!(delayMs >= 0)) throw new ArgumentException($"--max-queue-delay {delayMs} must be ≥ 0");
             kind = DeviceKinds.Resolve(deviceName);
             if (!File.Exists(file)) throw new ArgumentException($"--requests {file}: no such file");
             lines = File.ReadAllLines(file).Where(l => l.Trim().Length > 0).ToArray();
@@ -34,7 +36,7 @@ internal static class BulkRun
         OmniSession session;
         try
         {
-            session = OmniSession.Load(modelDir, new OmniSessionOptions { Device = kind, Int8 = int8 });
+            session = OmniSession.Load(modelDir, new OmniSessionOptions { Device = kind, Int8 = int8, MaxBatch = maxBatch, MaxQueueDelay = TimeSpan.FromMilliseconds(delayMs) });
         }
         catch (ModelFormatException e)
         {

@@ -23,11 +23,13 @@ internal static class RunCommand
         var profile = new Option<bool>("--profile") { Description = "per-node launches and times" };
         var requests = new Option<string?>("--requests") { Description = "JSON lines, one request each: {\"id\", \"image\", \"audio\", \"text\", \"video\"}; results as JSON lines in input order" };
         var concurrency = new Option<int>("--concurrency") { Description = "concurrent callers for --requests", DefaultValueFactory = _ => 4 };
-        var command = new Command("run", "Run the model on any subset of image, audio, text and video") { model, image, audio, text, textIds, video, input, int8, json, profile, requests, concurrency, device };
+        var maxBatch = new Option<int>("--max-batch") { Description = "most requests a tower batches (1: batching off)", DefaultValueFactory = _ => 8 };
+        var delay = new Option<double>("--max-queue-delay") { Description = "ms the first request of a window waits for others", DefaultValueFactory = _ => 2 };
+        var command = new Command("run", "Run the model on any subset of image, audio, text and video") { model, image, audio, text, textIds, video, input, int8, json, profile, requests, concurrency, maxBatch, delay, device };
         command.SetAction(r =>
         {
             if (r.GetValue(requests) is { } file)
-                return BulkRun.Run(r.GetValue(model)!, file, r.GetValue(concurrency), r.GetValue(int8), r.GetValue(device), o, err);
+                return BulkRun.Run(r.GetValue(model)!, file, r.GetValue(concurrency), r.GetValue(maxBatch), r.GetValue(delay), r.GetValue(int8), r.GetValue(device), o, err);
             OmniRequest request;
             DeviceKind kind;
             try
