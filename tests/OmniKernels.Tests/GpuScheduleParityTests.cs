@@ -64,6 +64,13 @@ public sealed class GpuScheduleParityTests
             d["scales"] = new HostTensor([40], RandomInputs.Uniform(14, 40, 0.001f, 0.01f));
             return d;
         }, P("activation=silu"), 2e-2);
+        // Rows longer than the quantizer's 256-thread group, and an all-zero row (scale 0, q 0).
+        yield return new("gpu_quantize_4x700_zero_row", "quantize", () =>
+        {
+            var x = RandomInputs.Uniform(15, 4 * 700, -3f, 3f);
+            Array.Clear(x, 2 * 700, 700);
+            return new() { ["x"] = new HostTensor([4, 700], x) };
+        }, P(), 1);
         foreach (var c in FusionCases.GpuEdgeCases()) yield return c;
     }
 
@@ -115,7 +122,7 @@ public sealed class GpuScheduleParityTests
         Assert.That(loaded.Where(k => k is not KernelEntry e || !listed.Contains(e)), Is.Empty, "loaded kernels missing from the registry");
         var entries = loaded.OfType<KernelEntry>().ToList();
         Assert.That(entries.Where(e => e.Schedule == KernelSchedule.Cpu).Select(e => e.Name), Is.Empty);
-        foreach (var method in new[] { "TiledKernel", "FlashKernel", "Dp4aKernel", "GroupKernel", "GroupSigmoidKernel", "GroupSoftmaxKernel" })
+        foreach (var method in new[] { "TiledKernel", "FlashKernel", "Dp4aKernel", "GroupKernel", "GroupSigmoidKernel", "GroupSoftmaxKernel", "QuantizeGroupKernel" })
             Assert.That(entries.Any(e => e.Method.Name == method), $"{method} never ran on {backend}");
     }
 

@@ -29,6 +29,7 @@ public sealed class PtxOfflineTests
         ["FlashKernel"] = ["ld.shared.f32", "bar.sync", "ex2.approx"],
         ["GroupKernel"] = ["ld.shared.f32", "bar.sync"],
         ["GroupSigmoidKernel"] = ["ld.shared.f32", "st.shared.f32", "bar.sync", "ex2.approx"],
+        ["QuantizeGroupKernel"] = ["ld.shared.f32", "bar.sync"],
         ["GroupSoftmaxKernel"] = ["ld.shared.f32", "st.shared.f32", "bar.sync", "ex2.approx"],
     };
 
