@@ -30,6 +30,7 @@ public sealed class PtxOfflineTests
         ["GroupKernel"] = ["ld.shared.f32", "bar.sync"],
         ["GroupSigmoidKernel"] = ["ld.shared.f32", "st.shared.f32", "bar.sync", "ex2.approx"],
         ["QuantizeGroupKernel"] = ["ld.shared.f32", "bar.sync"],
+        ["L2GroupKernel"] = ["ld.shared.f32", "bar.sync"],
         ["GroupSoftmaxKernel"] = ["ld.shared.f32", "st.shared.f32", "bar.sync", "ex2.approx"],
     };
 
