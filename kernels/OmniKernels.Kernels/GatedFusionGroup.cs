@@ -20,8 +20,6 @@ public static partial class GatedFusionKernel
     /// <summary>Slices the GPU schedule splits k into (threads per lane).</summary>
     public const int KSlices = GroupThreads / W;
 
-    private static long Clamp(long v, long last) => v < last ? v : last;
-
     /// <summary>
     /// Sums this group's four rows × 16 lanes of panel <paramref name="panel"/> over k in
     /// [k0, k1) (thread slice s takes k ≡ k0 + s mod 16) into this thread's accumulators.
@@ -73,11 +71,11 @@ public static partial class GatedFusionKernel
         var partial = SharedMemory.Allocate<float>(TileRows * GroupThreads);
         int t = Group.IdxX, lane = t % W, slice = t / W;
         long strip = Grid.IdxX / g.RowTiles, r0 = Grid.IdxX % g.RowTiles * TileRows, last = g.Rows - 1;
-        long u0 = r0 * g.Ldu, u1 = Clamp(r0 + 1, last) * g.Ldu, u2 = Clamp(r0 + 2, last) * g.Ldu, u3 = Clamp(r0 + 3, last) * g.Ldu;
+        long u0 = r0 * g.Ldu, u1 = Min(r0 + 1, last) * g.Ldu, u2 = Min(r0 + 2, last) * g.Ldu, u3 = Min(r0 + 3, last) * g.Ldu;
         long col = StripStart(strip, g.Width) + lane, row = r0 + slice;
         // Each output element is stored by exactly one thread: the last strip leaves the columns it shares with the one before to it.
         bool owns = slice < TileRows && row < g.Rows && col < g.Width && col >= strip * W;
-        long xRow = Clamp(row, last) * g.Ldx, xCol = Clamp(col, g.Width - 1), gRow = row * g.Ldg;
+        long xRow = Min(row, last) * g.Ldx, xCol = Min(col, g.Width - 1), gRow = row * g.Ldg;
         float fused = 0f;
         for (int m = 0; m < g.Modalities; m++)
         {
@@ -111,7 +109,7 @@ public static partial class GatedFusionKernel
         var weights = SharedMemory.Allocate<float>(TileRows * W);
         int t = Group.IdxX, lane = t % W, slice = t / W;
         long chunk = Grid.IdxX / g.RowTiles, r0 = Grid.IdxX % g.RowTiles * TileRows, last = g.Rows - 1;
-        long u0 = r0 * g.Ldu, u1 = Clamp(r0 + 1, last) * g.Ldu, u2 = Clamp(r0 + 2, last) * g.Ldu, u3 = Clamp(r0 + 3, last) * g.Ldu;
+        long u0 = r0 * g.Ldu, u1 = Min(r0 + 1, last) * g.Ldu, u2 = Min(r0 + 2, last) * g.Ldu, u3 = Min(r0 + 3, last) * g.Ldu;
         float a0 = 0f, a1 = 0f, a2 = 0f, a3 = 0f;
         Accumulate<TW>(g, 0, 0, g.K, u0, u1, u2, u3, ref a0, ref a1, ref a2, ref a3);
         ReduceSlices(partial, a0, a1, a2, a3);
