@@ -191,9 +191,10 @@ public sealed class GatedFusionWeights : IDisposable
 /// gate-weighted sum, writing the fused vector and the gates. CPU-shaped schedule (see
 /// docs/kernels/gated_fusion.md): a work-item owns 4 rows × one 16-wide strip of the fused output
 /// and, for every present modality, the matching 16 gate columns; every store is unconditional and
-/// consecutive so that LLVM's SLP vectorizer packs the tiles.
+/// consecutive so that LLVM's SLP vectorizer packs the tiles. The GPU-shaped schedule (group
+/// reductions over k) is in GatedFusionGroup.cs.
 /// </summary>
-public static class GatedFusionKernel
+public static partial class GatedFusionKernel
 {
     /// <summary>Rows per work-item tile (rows past B are clamped to B − 1 and recomputed identically).</summary>
     public const int TileRows = 4;
@@ -235,6 +236,12 @@ public static class GatedFusionKernel
         Vec16 Row(in Args g, long offset);
 
         void Finish(ref Vec16 acc, in Args g, long lane0);
+
+        /// <summary>One weight (the GPU schedule's scalar read).</summary>
+        float At(in Args g, long i);
+
+        /// <summary>A finished scalar sum of lane <paramref name="lane"/>, scaled.</summary>
+        float Finish(in Args g, float acc, long lane);
     }
 
     internal readonly struct Fp32Weights : IGateWeights
@@ -242,6 +249,10 @@ public static class GatedFusionKernel
         public Vec16 Row(in Args g, long offset) => Vec16.Load(g.Wf, offset);
 
         public void Finish(ref Vec16 acc, in Args g, long lane0) { }
+
+        public float At(in Args g, long i) => g.Wf[i];
+
+        public float Finish(in Args g, float acc, long lane) => acc;
     }
 
     /// <summary>int8 widened to fp32 and multiplied by fp32 inputs (exact enough, one launch); the row scale multiplies the sum.</summary>
@@ -250,6 +261,10 @@ public static class GatedFusionKernel
         public Vec16 Row(in Args g, long offset) => Vec16I.LoadAsFloat(g.Wq, offset);
 
         public void Finish(ref Vec16 acc, in Args g, long lane0) => acc.Zip<MulOp>(Vec16.Load(g.Scales, lane0));
+
+        public float At(in Args g, long i) => g.Wq[i];
+
+        public float Finish(in Args g, float acc, long lane) => acc * g.Scales[lane];
     }
 
     /// <summary>How a strip's 16 lanes map to columns: consecutive (width ≥ 16) or clamped to the last column (width &lt; 16).</summary>
@@ -488,7 +503,7 @@ public static class GatedFusionKernel
         KernelTables.Explicit<Args>("gated_fusion", typeof(GatedFusionKernel), [new(nameof(Kernel))], Gates, [typeof(WideColumns), typeof(NarrowColumns)]);
 
     /// <summary>Every kernel variant this family's launchers can load.</summary>
-    internal static IEnumerable<KernelEntry> EntryPoints => Variants.Entries;
+    internal static IEnumerable<KernelEntry> EntryPoints => Variants.Entries.Concat(Grouped.Entries);
 
     /// <summary>
     /// The design articles' gate in one launch: gates = σ(W·z + b) over the present modalities'
@@ -525,6 +540,11 @@ public static class GatedFusionKernel
 
     private static void Run(DeviceContext ctx, in GatedFusionWeightsView w, in Args args, bool sigmoid, bool wide)
     {
+        if (ctx.Schedule == KernelSchedule.Gpu)
+        {
+            RunGrouped(ctx, w, args, sigmoid);
+            return;
+        }
         int variant = KernelTables.MulAdd(ctx) * 2 + (w.Int8.HasValue ? 0 : 1);
         int gate = sigmoid ? (wide ? 0 : 4) + variant : 8 + variant;
         var kernel = Variants.Get(ctx, 0, gate, wide ? 0 : 1);

@@ -202,6 +202,24 @@ public static partial class Int8GemmKernel
         g.Scales[row] = max / 127f;
     }
 
+    // GPU schedule: a 256-thread group per row, threads striding over the columns, the max through shared memory.
+    private static void QuantizeGroupKernel<TQ>(QuantArgs g) where TQ : struct, IQuantized
+    {
+        var scratch = SharedMemory.Allocate<float>(GroupReduce.RowThreads);
+        long row = Grid.IdxX, t = Group.IdxX;
+        long xo = row * g.PitchX, qo = row * g.PitchQ;
+        float part = 0f;
+        for (long c = t; c < g.Cols; c += GroupReduce.RowThreads) part = MathF.Max(part, MathF.Abs(g.X[xo + c]));
+        float max = GroupReduce.All<MaxOp>(part, scratch);
+        float inv = max > 0f ? 127f / max : 0f;
+        for (long c = t; c < g.Cols; c += GroupReduce.RowThreads)
+        {
+            float v = MathF.Round(g.X[xo + c] * inv);
+            default(TQ).Store(g, qo + c, MathF.Min(127f, MathF.Max(-127f, v)));
+        }
+        if (t == 0) g.Scales[row] = max / 127f;
+    }
+
     // Declared before the tables that use them: static fields initialize in text order.
     private static readonly Type[] Quantized = [typeof(Int8Values), typeof(FloatValues)];
 
@@ -216,7 +234,11 @@ public static partial class Int8GemmKernel
     ];
 
     private static readonly KernelTable<Action<AcceleratorStream, Index1D, QuantArgs>> Quantizers =
-        KernelTables.Implicit<QuantArgs>("int8", typeof(Int8GemmKernel), [new(nameof(QuantizeKernel))], Quantized);
+        KernelTables.Implicit<QuantArgs>("int8", typeof(Int8GemmKernel), [new(nameof(QuantizeKernel), KernelSchedule.Cpu)], Quantized);
+
+    private static readonly KernelTable<Action<AcceleratorStream, KernelConfig, QuantArgs>> GroupQuantizers =
+        KernelTables.Explicit<QuantArgs>("int8", typeof(Int8GemmKernel),
+            [new(nameof(QuantizeGroupKernel), KernelSchedule.Gpu, GroupReduce.RowThreads)], Quantized);
 
     private static readonly KernelTable<Action<AcceleratorStream, KernelConfig, Args>> RegisterTiled =
         KernelTables.Explicit<Args>("int8", typeof(Int8GemmKernel), [new(nameof(Kernel), KernelSchedule.Cpu)],
@@ -227,7 +249,7 @@ public static partial class Int8GemmKernel
             Quantized, Epilogues);
 
     /// <summary>Every kernel variant this family's launchers can load.</summary>
-    internal static IEnumerable<KernelEntry> EntryPoints => Quantizers.Entries.Concat(RegisterTiled.Entries).Concat(SharedTiled.Entries);
+    internal static IEnumerable<KernelEntry> EntryPoints => Quantizers.Entries.Concat(GroupQuantizers.Entries).Concat(RegisterTiled.Entries).Concat(SharedTiled.Entries);
 
     /// <summary>
     /// q = round(x · 127 / max|x_row|) per row, rowScales = max|x_row| / 127 (0 for an all-zero row).
@@ -245,16 +267,12 @@ public static partial class Int8GemmKernel
         var lx = Layout2D.Of(x, "x");
         var lq = Layout2D.Of(q, "q");
         var args = new QuantArgs { X = x.Elements<float>(), Scales = rowScales.Elements<float>(), Cols = lx.Cols, PitchX = lx.Pitch, PitchQ = lq.Pitch };
-        if (q.DType == DType.I8)
-        {
-            args.Q = q.Elements<sbyte>();
-            Quantizers.Get(ctx, 0, 0)(ctx.Stream, checked((int)lx.Rows), args);
-        }
-        else
-        {
-            args.QF = q.Elements<float>();
-            Quantizers.Get(ctx, 0, 1)(ctx.Stream, checked((int)lx.Rows), args);
-        }
+        int kind = q.DType == DType.I8 ? 0 : 1;
+        if (kind == 0) args.Q = q.Elements<sbyte>();
+        else args.QF = q.Elements<float>();
+        int rows = checked((int)lx.Rows);
+        if (ctx.Schedule == KernelSchedule.Cpu) Quantizers.Get(ctx, 0, kind)(ctx.Stream, rows, args);
+        else GroupQuantizers.Get(ctx, 0, kind)(ctx.Stream, new KernelConfig(rows, GroupReduce.RowThreads), args);
     }
 
     /// <summary>Rows per register tile, resolved at compile time.</summary>

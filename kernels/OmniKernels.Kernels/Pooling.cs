@@ -33,8 +33,10 @@ public readonly struct GatherPooling : IRowPooling
 
 /// <summary>
 /// Token pooling and row L2 normalization, the small reductions between a tower's last layer and
-/// the fusion. One work-item per output element (x = column, y = batch item), so a group's
-/// work-items read consecutive columns of each row; the reduced dimension is a loop inside it.
+/// the fusion. Pooling: one work-item per output element (x = column, y = batch item) on every
+/// device, so a group's work-items read consecutive columns of each row (coalesced on a GPU); the
+/// reduced dimension is a loop inside it. L2 normalization: a row per work-item (CPU schedule) or a
+/// 256-thread group per row with a shared-memory reduction (GPU schedule).
 /// </summary>
 public static class PoolingKernel
 {
@@ -68,16 +70,32 @@ public static class PoolingKernel
         for (long c = 0; c < g.Cols; c++) g.Y[yo + c] = g.X[xo + c] * inv;
     }
 
+    // GPU schedule: a 256-thread group per row, threads striding over the columns, the sum of squares through shared memory.
+    private static void L2GroupKernel(Args g)
+    {
+        var scratch = SharedMemory.Allocate<float>(GroupReduce.RowThreads);
+        long row = Grid.IdxX, t = Group.IdxX;
+        long xo = row * g.PitchX, yo = row * g.PitchY;
+        float part = 0f;
+        for (long c = t; c < g.Cols; c += GroupReduce.RowThreads) part += g.X[xo + c] * g.X[xo + c];
+        float sq = GroupReduce.All<AddOp>(part, scratch);
+        float inv = sq > 0f ? 1f / MathF.Sqrt(sq) : 0f;
+        for (long c = t; c < g.Cols; c += GroupReduce.RowThreads) g.Y[yo + c] = g.X[xo + c] * inv;
+    }
+
     private static readonly Type[] Poolings = [typeof(MeanPooling), typeof(GatherPooling)];
 
     private static readonly KernelTable<Action<AcceleratorStream, KernelConfig, Args>> Pools =
         KernelTables.Explicit<Args>("pooling", typeof(PoolingKernel), [new(nameof(PoolKernel))], Poolings);
 
     private static readonly KernelTable<Action<AcceleratorStream, Index1D, Args>> Norms =
-        KernelTables.Implicit<Args>("pooling", typeof(PoolingKernel), [new(nameof(L2Kernel))]);
+        KernelTables.Implicit<Args>("pooling", typeof(PoolingKernel), [new(nameof(L2Kernel), KernelSchedule.Cpu)]);
+
+    private static readonly KernelTable<Action<AcceleratorStream, KernelConfig, Args>> GroupNorms =
+        KernelTables.Explicit<Args>("pooling", typeof(PoolingKernel), [new(nameof(L2GroupKernel), KernelSchedule.Gpu, GroupReduce.RowThreads)]);
 
     /// <summary>Every kernel variant this family's launchers can load.</summary>
-    internal static IEnumerable<KernelEntry> EntryPoints => Pools.Entries.Concat(Norms.Entries);
+    internal static IEnumerable<KernelEntry> EntryPoints => Pools.Entries.Concat(Norms.Entries).Concat(GroupNorms.Entries);
 
     /// <summary>
     /// y[b] = mean of x[b, 0..count[b]) (all S rows when <paramref name="counts"/> is null). x is
@@ -99,11 +117,13 @@ public static class PoolingKernel
         if (x.Shape != y.Shape) throw new ArgumentException($"x {x.Shape} and y {y.Shape} differ in shape");
         var lx = Layout2D.Of(x, "x");
         var ly = Layout2D.Of(y, "y");
-        var k = Norms.Get(ctx, 0);
-        k(ctx.Stream, checked((int)lx.Rows), new Args
+        var args = new Args
         {
             X = x.Elements<float>(), Y = y.Elements<float>(), Index = default, Cols = lx.Cols, PitchX = lx.Pitch, PitchY = ly.Pitch,
-        });
+        };
+        int rows = checked((int)lx.Rows);
+        if (ctx.Schedule == KernelSchedule.Cpu) Norms.Get(ctx, 0)(ctx.Stream, rows, args);
+        else GroupNorms.Get(ctx, 0)(ctx.Stream, new KernelConfig(rows, GroupReduce.RowThreads), args);
     }
 
     private static void Launch<TPool>(DeviceContext ctx, in TensorView x, in TensorView y, TensorView? index, string indexName)

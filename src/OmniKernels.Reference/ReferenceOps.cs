@@ -338,4 +338,115 @@ public static class ReferenceOps
             }
         }
     }
+
+    /// <summary>
+    /// Masked mean pooling: destination[b, d] = mean over s &lt; counts[b] of x[b, s, d] (every s
+    /// when <paramref name="counts"/> is empty); x [B, S, D], each count in 1..S.
+    /// </summary>
+    public static void MeanPool(ReadOnlySpan<float> x, int batch, int steps, int cols, ReadOnlySpan<int> counts, Span<double> destination)
+    {
+        if (x.Length != batch * steps * cols || destination.Length != batch * cols || !(counts.IsEmpty || counts.Length == batch))
+            throw new ArgumentException("x, counts or destination size");
+        for (int b = 0; b < batch; b++)
+        {
+            int n = counts.IsEmpty ? steps : counts[b];
+            if (n < 1 || n > steps) throw new ArgumentException($"count {n} of batch item {b} is outside 1..{steps}");
+            for (int d = 0; d < cols; d++)
+            {
+                double sum = 0;
+                for (int t = 0; t < n; t++) sum += x[(b * steps + t) * cols + d];
+                destination[b * cols + d] = sum / n;
+            }
+        }
+    }
+
+    /// <summary>Row index[b] of each batch item: destination[b, d] = x[b, index[b], d]; x [B, S, D].</summary>
+    public static void GatherRows(ReadOnlySpan<float> x, int batch, int steps, int cols, ReadOnlySpan<int> index, Span<double> destination)
+    {
+        if (x.Length != batch * steps * cols || destination.Length != batch * cols || index.Length != batch)
+            throw new ArgumentException("x, index or destination size");
+        for (int b = 0; b < batch; b++)
+        {
+            if (index[b] < 0 || index[b] >= steps) throw new ArgumentException($"index {index[b]} of batch item {b} is outside 0..{steps - 1}");
+            for (int d = 0; d < cols; d++) destination[b * cols + d] = x[(b * steps + index[b]) * cols + d];
+        }
+    }
+
+    /// <summary>destination = x / ‖x‖₂ per row of <paramref name="cols"/> values; a zero row stays zero.</summary>
+    public static void L2NormalizeRows(ReadOnlySpan<float> x, int cols, Span<double> destination)
+    {
+        if (x.Length % cols != 0 || destination.Length != x.Length) throw new ArgumentException("x or destination size");
+        for (int r = 0; r < x.Length / cols; r++)
+        {
+            double sq = 0;
+            for (int c = 0; c < cols; c++) sq += (double)x[r * cols + c] * x[r * cols + c];
+            double inv = sq > 0 ? 1 / Math.Sqrt(sq) : 0;
+            for (int c = 0; c < cols; c++) destination[r * cols + c] = x[r * cols + c] * inv;
+        }
+    }
+
+    /// <summary>Token embedding: destination[t, d] = table[ids[t], d] + pos[t mod S, d] over ids [B·S]; table [V, D], pos [≥ S, D].</summary>
+    public static void Embedding(ReadOnlySpan<float> table, int cols, ReadOnlySpan<int> ids, int steps, ReadOnlySpan<float> pos, Span<double> destination)
+    {
+        if (table.Length % cols != 0 || ids.Length % steps != 0 || pos.Length < steps * cols || destination.Length != ids.Length * cols)
+            throw new ArgumentException("table, ids, pos or destination size");
+        for (int t = 0; t < ids.Length; t++)
+        {
+            if (ids[t] < 0 || ids[t] >= table.Length / cols) throw new ArgumentException($"id {ids[t]} at {t} is outside the table");
+            for (int d = 0; d < cols; d++) destination[t * cols + d] = (double)table[ids[t] * cols + d] + pos[t % steps * cols + d];
+        }
+    }
+
+    /// <summary>
+    /// PyTorch's Conv1d with zero padding: x [C, T] (one item), weight [O, C, k], bias [O] (or
+    /// empty); destination [O, T_out] with T_out = (T + 2·padding − k) / stride + 1.
+    /// </summary>
+    public static void Conv1d(ReadOnlySpan<float> x, int channels, int steps, ReadOnlySpan<float> weight, ReadOnlySpan<float> bias,
+        int outputs, int kernel, int stride, int padding, Span<double> destination)
+    {
+        int outSteps = (steps + 2 * padding - kernel) / stride + 1;
+        if (x.Length != channels * steps || weight.Length != outputs * channels * kernel || !(bias.IsEmpty || bias.Length == outputs)
+            || destination.Length != outputs * outSteps)
+            throw new ArgumentException("x, weight, bias or destination size");
+        for (int o = 0; o < outputs; o++)
+            for (int t = 0; t < outSteps; t++)
+            {
+                double a = bias.IsEmpty ? 0 : bias[o];
+                for (int c = 0; c < channels; c++)
+                    for (int j = 0; j < kernel; j++)
+                    {
+                        int i = t * stride + j - padding;
+                        if (i >= 0 && i < steps) a += (double)weight[(o * channels + c) * kernel + j] * x[c * steps + i];
+                    }
+                destination[o * outSteps + t] = a;
+            }
+    }
+
+    /// <summary>
+    /// PyTorch's Conv3d with kernel = stride = (kt, p, p), no padding (VideoMAE's tubelets): x
+    /// [C, T, H, W] (one item), weight [O, C, kt, p, p], bias [O]; destination [O, T/kt, H/p, W/p]
+    /// (remainders dropped).
+    /// </summary>
+    public static void Conv3dTubelets(ReadOnlySpan<float> x, int channels, int frames, int height, int width,
+        ReadOnlySpan<float> weight, ReadOnlySpan<float> bias, int outputs, int kt, int patch, Span<double> destination)
+    {
+        int nt = frames / kt, nh = height / patch, nw = width / patch;
+        if (x.Length != channels * frames * height * width || weight.Length != outputs * channels * kt * patch * patch
+            || bias.Length != outputs || destination.Length != outputs * nt * nh * nw)
+            throw new ArgumentException("x, weight, bias or destination size");
+        for (int o = 0; o < outputs; o++)
+            for (int ti = 0; ti < nt; ti++)
+                for (int yi = 0; yi < nh; yi++)
+                    for (int xi = 0; xi < nw; xi++)
+                    {
+                        double a = bias[o];
+                        for (int c = 0; c < channels; c++)
+                            for (int dt = 0; dt < kt; dt++)
+                                for (int dy = 0; dy < patch; dy++)
+                                    for (int dx = 0; dx < patch; dx++)
+                                        a += (double)weight[(((o * channels + c) * kt + dt) * patch + dy) * patch + dx]
+                                            * x[((c * frames + ti * kt + dt) * height + yi * patch + dy) * width + xi * patch + dx];
+                        destination[((o * nt + ti) * nh + yi) * nw + xi] = a;
+                    }
+    }
 }

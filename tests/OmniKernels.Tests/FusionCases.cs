@@ -133,6 +133,18 @@ public static class FusionCases
         yield return Softmax(33, 2, 512, 512, Mask(2, 0b11), int8: true, large: true);
     }
 
+    /// <summary>
+    /// Shapes against the GPU schedule's groups (4-row tiles, 16-column strips, 256-column softmax
+    /// chunks): a partial last row tile, an overlapping last strip, a second, partial chunk.
+    /// </summary>
+    public static IEnumerable<ParityCase> GpuEdgeCases()
+    {
+        yield return Sigmoid(10, 3, 53, Mask(3, 0b101), gates: true);
+        yield return Sigmoid(10, 3, 53, Mask(3, 0b111), int8: true);
+        yield return Softmax(6, 3, 70, 300, Mask(3, 0b110));
+        yield return Softmax(6, 3, 70, 300, Mask(3, 0b111), gates: true, int8: true);
+    }
+
     /// <summary>Per-output-row scale of symmetric int8 quantization, as the kernels' quantizer defines it: max|w_n| / 127.</summary>
     private static double[] RowScales(float[] w, int rows, int k)
     {

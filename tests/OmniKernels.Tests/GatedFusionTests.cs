@@ -17,7 +17,8 @@ public sealed class GatedFusionTests
     private const int B = 5, M = 3, E = 37, K = 29, F = 24;
     private static readonly GatedFusionParams Present02 = GatedFusionParams.Of(0, 2);
 
-    public static IEnumerable<string> Names => Backends.Names;
+    /// <summary>Every backend on its own schedule, and the CPU devices forced onto the GPU schedule.</summary>
+    public static IEnumerable<string> Names => Backends.Names.Concat(Backends.GpuScheduledNames);
 
     private static float[] Filled(float[] v, int width, float fill)
     {
@@ -203,7 +204,7 @@ public sealed class GatedFusionTests
         Assert.That(ctx.Pool.BytesInUse, Is.EqualTo(before));
     }
 
-    public static IEnumerable<string> Devices() => Backends.Names.Where(n => !Backends.IsEmulator(n));
+    public static IEnumerable<string> Devices() => Names.Where(n => !Backends.IsEmulator(n));
 
     [TestCaseSource(nameof(Devices))]
     public void SteadyStateLaunchesAllocateNothing(string backend)

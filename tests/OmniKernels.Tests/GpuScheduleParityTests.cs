@@ -38,7 +38,7 @@ public sealed class GpuScheduleParityTests
         return new HostTensor(shape, Enumerable.Range(0, (int)shape.Aggregate(1L, (a, b) => a * b)).Select(_ => rng.Next(-127, 128)).ToArray());
     }
 
-    /// <summary>Shapes chosen against the GPU blocks: 128 × 128 GEMM blocks of depth 8, int8 depth 32, 16-query/16-key attention blocks.</summary>
+    /// <summary>Shapes chosen against the GPU blocks: 128 × 128 GEMM blocks of depth 8, int8 depth 32, 16-query/16-key attention blocks, the fusion's groups.</summary>
     public static IEnumerable<ParityCase> BlockEdgeCases()
     {
         const double gemm = 1e-5, norm = 1e-5, attn = 1e-5;
@@ -64,6 +64,14 @@ public sealed class GpuScheduleParityTests
             d["scales"] = new HostTensor([40], RandomInputs.Uniform(14, 40, 0.001f, 0.01f));
             return d;
         }, P("activation=silu"), 2e-2);
+        // Rows longer than the quantizer's 256-thread group, and an all-zero row (scale 0, q 0).
+        yield return new("gpu_quantize_4x700_zero_row", "quantize", () =>
+        {
+            var x = RandomInputs.Uniform(15, 4 * 700, -3f, 3f);
+            Array.Clear(x, 2 * 700, 700);
+            return new() { ["x"] = new HostTensor([4, 700], x) };
+        }, P(), 1);
+        foreach (var c in FusionCases.GpuEdgeCases()) yield return c;
     }
 
     private static IEnumerable<ParityCase> All => ParityTests.Cases().Concat(BlockEdgeCases());
@@ -114,7 +122,7 @@ public sealed class GpuScheduleParityTests
         Assert.That(loaded.Where(k => k is not KernelEntry e || !listed.Contains(e)), Is.Empty, "loaded kernels missing from the registry");
         var entries = loaded.OfType<KernelEntry>().ToList();
         Assert.That(entries.Where(e => e.Schedule == KernelSchedule.Cpu).Select(e => e.Name), Is.Empty);
-        foreach (var method in new[] { "TiledKernel", "FlashKernel", "Dp4aKernel", "GroupKernel" })
+        foreach (var method in new[] { "TiledKernel", "FlashKernel", "Dp4aKernel", "GroupKernel", "GroupSigmoidKernel", "GroupSoftmaxKernel", "QuantizeGroupKernel" })
             Assert.That(entries.Any(e => e.Method.Name == method), $"{method} never ran on {backend}");
     }
 

@@ -52,8 +52,9 @@ public sealed class Int8Tests
         Assert.That(got.Select(v => (long)v), Is.EqualTo(expected), "int32 accumulators");
     }
 
+    // Also on the CPU devices forced onto the GPU schedule: the group quantizer and the dp4a GEMM together.
     public static IEnumerable<TestCaseData> DequantCases() =>
-        from backend in Backends.Names
+        from backend in Backends.Names.Concat(Backends.GpuScheduledNames)
         from shape in new (int M, int K, int N)[] { (1, 96, 70), (13, 37, 29), (197, 768, 100), (3, 2100, 40) }
         from q in new[] { DType.I8, DType.F32 }
         where !Backends.IsEmulator(backend) || shape.K * shape.N * shape.M < 50_000

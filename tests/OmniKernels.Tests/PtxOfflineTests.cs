@@ -28,6 +28,10 @@ public sealed class PtxOfflineTests
         ["Dp4aKernel"] = ["ld.shared.b32", "bar.sync", "dp4a.s32.s32"],
         ["FlashKernel"] = ["ld.shared.f32", "bar.sync", "ex2.approx"],
         ["GroupKernel"] = ["ld.shared.f32", "bar.sync"],
+        ["GroupSigmoidKernel"] = ["ld.shared.f32", "st.shared.f32", "bar.sync", "ex2.approx"],
+        ["QuantizeGroupKernel"] = ["ld.shared.f32", "bar.sync"],
+        ["L2GroupKernel"] = ["ld.shared.f32", "bar.sync"],
+        ["GroupSoftmaxKernel"] = ["ld.shared.f32", "st.shared.f32", "bar.sync", "ex2.approx"],
     };
 
     [OneTimeSetUp]
