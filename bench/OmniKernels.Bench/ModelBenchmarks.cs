@@ -28,6 +28,7 @@ public sealed record ModelCaseReport
     public double? Int8CheckpointLoadMs { get; set; }
     public double? Int8CheckpointMedianMs { get; set; }
     public double? Int8CheckpointVsLoadQuantized { get; set; }
+    public float[]? Int8CheckpointImageEmbedding { get; set; }
 }
 
 /// <summary>
@@ -116,6 +117,7 @@ public class ModelBenchmarks : IDisposable
         var times = Enumerable.Range(0, 3).Select(_ => session.Run(_request).TimingsMs["total"]).Order().ToArray();
         _report.Int8CheckpointMedianMs = times[1];
         _report.Int8CheckpointVsLoadQuantized = RelativeError(atLoad.Embeddings[Modality.Image], r.Embeddings[Modality.Image]);
+        _report.Int8CheckpointImageEmbedding = r.Embeddings[Modality.Image];
     }
 
     public static double RelativeError(float[] expected, float[] got)

@@ -117,7 +117,9 @@ internal static class ModelReport
         foreach (var c in cases.Where(c => c.Report?.Int8CheckpointMedianMs is not null).OrderBy(c => c.Threads))
         {
             var r = c.Report!;
-            sb.AppendLine(F($"- {c.Threads}T, INT8 checkpoint (`CheckpointQuantizer.Quantize`), image request: load {r.Int8CheckpointLoadMs / 1e3:F1} s (quantized at load: {r.LoadMs / 1e3:F1} s), median of 3 {r.Int8CheckpointMedianMs:F1} ms (quantized at load: {c.Ms:F1} ms), image embedding differs from quantized-at-load by {r.Int8CheckpointVsLoadQuantized:E1} (relative L2)."));
+            var fp32 = cases.FirstOrDefault(f => f.Precision == "fp32" && f.Request == "image" && f.Threads == c.Threads)?.Report;
+            string vsFp32 = fp32 is null ? "" : F($"; against fp32 {ModelBenchmarks.RelativeError(fp32.Embeddings["image"], r.Int8CheckpointImageEmbedding!):E1}");
+            sb.AppendLine(F($"- {c.Threads}T, INT8 checkpoint (`CheckpointQuantizer.Quantize`), image request: load {r.Int8CheckpointLoadMs / 1e3:F1} s (quantized at load: {r.LoadMs / 1e3:F1} s), median of 3 {r.Int8CheckpointMedianMs:F1} ms (quantized at load: {c.Ms:F1} ms); image embedding against quantized-at-load {r.Int8CheckpointVsLoadQuantized:E1}{vsFp32} (relative L2)."));
         }
     }
 }
