@@ -22,6 +22,8 @@ public static class Program
             Write(s, "gemm-summary.md", GemmTable(s));
         foreach (var s in summaries.Where(s => s.Reports.Any(r => r.BenchmarkCase.Descriptor.Type == typeof(FrontEndBenchmarks))))
             Write(s, "frontend-summary.md", FrontEndTable(s));
+        foreach (var s in summaries.Where(s => s.Reports.Any(r => r.BenchmarkCase.Descriptor.Type == typeof(ModelBenchmarks))))
+            Write(s, "model-summary.md", ModelReport.Table(s));
     }
 
     private static void Write(Summary s, string name, string text)
