@@ -56,9 +56,11 @@ public sealed class Int8Matrix : IDisposable
                 if (!float.IsFinite(v)) throw new ArgumentException($"weight row {o} holds a non-finite value");
                 max = MathF.Max(max, MathF.Abs(v));
             }
-            scales[o] = max / 127f;
-            float inv = max > 0f ? 127f / max : 0f;
-            for (int i = 0; i < k; i++) q[(long)o * k + i] = (sbyte)Math.Clamp(MathF.Round(row[i] * inv), -127f, 127f);
+            // Divide by the scale itself, as the doc and Int8Checkpoint do: multiplying by 127/max rounds
+            // differently near half-steps, so load-time and checkpoint quantization would disagree.
+            float scale = max / 127f;
+            scales[o] = scale;
+            for (int i = 0; i < k; i++) q[(long)o * k + i] = scale > 0f ? (sbyte)Math.Clamp(MathF.Round(row[i] / scale), -127f, 127f) : (sbyte)0;
         }
         return FromQuantized(ctx, q, scales, n, k);
     }
