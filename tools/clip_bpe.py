@@ -67,12 +67,13 @@ def train(texts, merges_wanted):
         merges.append(best)
         known.add("".join(best))
         tokens.append("".join(best))
-        words = {tuple(_merge(list(w), best)): n for w, n in words.items()}
+        words = {tuple(merge_pair(list(w), best)): n for w, n in words.items()}
     tokens += [START, END]
     return {tok: i for i, tok in enumerate(tokens)}, merges
 
 
-def _merge(word, pair):
+def merge_pair(word, pair):
+    """The word with every occurrence of the adjacent pair joined into one symbol."""
     out, i = [], 0
     while i < len(word):
         if i + 1 < len(word) and (word[i], word[i + 1]) == pair:
@@ -111,7 +112,7 @@ class ClipTokenizer:
             ranked = [(self.ranks[p], p) for p in zip(word, word[1:]) if p in self.ranks]
             if not ranked:
                 break
-            word = _merge(word, min(ranked)[1])
+            word = merge_pair(word, min(ranked)[1])
         return word
 
     def encode(self, text, context):

@@ -33,6 +33,8 @@ import unicodedata
 
 import sentencepiece
 
+from clip_bpe import merge_pair
+
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "OmniKernels.Tests", "vectors", "text")
 
 SOT, EOT = "<|startoftext|>", "<|endoftext|>"
@@ -236,18 +238,6 @@ def symbols(piece):
     s = [B2U[b] for b in piece.encode("utf-8")]
     s[-1] += "</w>"
     return s
-
-
-def merge_pair(word, pair):
-    out, i = [], 0
-    while i < len(word):
-        if i + 1 < len(word) and (word[i], word[i + 1]) == pair:
-            out.append(word[i] + word[i + 1])
-            i += 2
-        else:
-            out.append(word[i])
-            i += 1
-    return out
 
 
 def train_bpe(lines, merges):
