@@ -46,6 +46,9 @@ internal sealed class Executor(DeviceContext ctx, OmniModel model) : IDisposable
 
     public (long Arena, long Unshared) PlanBytes => (_plans.Values.Sum(p => p.Plan.ArenaBytes), _plans.Values.Sum(p => p.Plan.IntermediateBytes));
 
+    /// <summary>Each cached plan's arena bytes (0 for a plan without one), in no particular order.</summary>
+    public long[] PlanArenas => _plans.Values.Select(p => p.Plan.ArenaBytes).ToArray();
+
     private bool FusionReadsTokens(Modality m) => model.Fusion is { ReadsTokens: true } f && f.Inputs.Contains(m);
 
     /// <summary>The plan batch for <paramref name="count"/> items: the next power of two, so that a few plans cover every batch size.</summary>

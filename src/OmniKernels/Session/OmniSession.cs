@@ -147,6 +147,15 @@ public sealed class OmniSession : IDisposable
     /// <summary>Device bytes of the cached execution plans' arenas, and what their values would take unshared.</summary>
     public (long Arena, long Unshared) PlanBytes => _executor.PlanBytes;
 
+    /// <summary>Each cached plan's arena bytes: what tests need to tell plan growth from a leak.</summary>
+    internal long[] PlanArenas
+    {
+        get
+        {
+            lock (_device) return _executor.PlanArenas;
+        }
+    }
+
     /// <summary>Tokenizes text with the model's tokenizer (start and end tokens included, truncated to the context).</summary>
     public int[] Tokenize(string text)
     {
