@@ -43,7 +43,8 @@ public static class Program
         var mfcc = MfccCommand(device, stdout, stderr);
         var preprocess = PreprocessCommand(device, stdout, stderr);
 
-        var root = new RootCommand("OmniKernels: ILGPU kernels for omni-modal inference") { devices, op, ops, check, mfcc, preprocess, RunCommand.Create(device, stdout, stderr) };
+        var root = new RootCommand("OmniKernels: ILGPU kernels for omni-modal inference") { devices, op, ops, check, mfcc, preprocess, RunCommand.Create(device, stdout, stderr),
+            DemoCommand.Create(device, stdout, stderr), EvalCommand.Create(device, stdout, stderr) };
         foreach (var c in WeightsCommands.Create(stdout, stderr)) root.Subcommands.Add(c);
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)

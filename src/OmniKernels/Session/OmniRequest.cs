@@ -102,6 +102,9 @@ public sealed record OmniResult
     /// <summary>Class logits, when the model has a classifier and a fused vector exists.</summary>
     public float[]? Logits { get; init; }
 
+    /// <summary>The fusion's weight of each present modality: the mean of its gate block (null without a fusion).</summary>
+    public IReadOnlyDictionary<Modality, float>? GateWeights { get; init; }
+
     /// <summary>Classes by probability, highest first.</summary>
     public IReadOnlyList<ClassScore> Classes { get; init; } = [];
 

@@ -430,12 +430,21 @@ public sealed class OmniSession : IDisposable
             Fused = fusion?.Fused,
             Gates = fusion?.Gates,
             Logits = fusion?.Logits,
+            GateWeights = fusion is null ? null : GateWeights(fusion.Gates, present),
             Classes = classes,
             Similarities = sims,
             SimilarityLogits = logits,
             TimingsMs = timings,
             Profile = profile?.Nodes,
         };
+    }
+
+    private Dictionary<Modality, float> GateWeights(float[] gates, IReadOnlyList<Modality> present)
+    {
+        var inputs = _model.Fusion!.Inputs;
+        int block = gates.Length / inputs.Count;
+        return inputs.Select((m, i) => (m, i)).Where(t => present.Contains(t.m))
+            .ToDictionary(t => t.m, t => gates.Skip(t.i * block).Take(block).Average());
     }
 
     /// <summary>The lower-case name of a modality, as results and the CLI spell it.</summary>
