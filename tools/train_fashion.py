@@ -267,6 +267,7 @@ def main():
     p.add_argument("--batch", type=int, default=96)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--init", help="continue from this model folder's model.safetensors (a longer run in parts)")
     args = p.parse_args()
     torch.manual_seed(args.seed)
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
@@ -274,6 +275,9 @@ def main():
     with torch.no_grad():
         model.vision_model.embeddings.class_embedding.normal_(0, 0.02)
         model.logit_scale.fill_(math.log(10.0))
+    if args.init:
+        tensors, _, _ = safetensors_np.load(os.path.join(args.init, "model.safetensors"))
+        model.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in tensors.items()})
     data = Data(args.data)
     steps, secs = train(model, data, args)
     model.eval()
