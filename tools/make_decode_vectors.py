@@ -18,10 +18,13 @@ make_image_vectors.py does; decode_<name>_rgba.npy as well where the file has al
   lossy.webp                       lossy WebP (quality 90)
   anim.gif                         a 6-frame 16x12 GIF; decode_anim_frames.npy is [6, 12, 16, 3], frame i as
                                    Pillow's seek(i).convert("RGB")
+  anim.mkv                         those frames encoded losslessly by Debian's ffmpeg (FFV1, RGB), so that
+                                   decoding through ffmpeg must give decode_anim_frames.npy exactly
 """
 import io
 import os
 import struct
+import subprocess
 import zlib
 
 import numpy as np
@@ -110,6 +113,9 @@ def main():
         gif.seek(i)
         decoded.append(np.array(gif.convert("RGB")))
     save("anim_frames", np.stack(decoded))
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", "16x12", "-r", "25", "-i", "-",
+                    "-c:v", "ffv1", "-pix_fmt", "bgr0", os.path.join(OUT, "decode_anim.mkv")],
+                   input=np.stack(decoded).tobytes(), check=True)
 
     for name, data in files.items():
         with open(os.path.join(OUT, f"decode_{name}"), "wb") as f:

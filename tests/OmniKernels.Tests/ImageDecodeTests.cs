@@ -90,6 +90,46 @@ public sealed class ImageDecodeTests
         Assert.That(ImageFile.Read(File("decode_anim.gif"), 3).Pixels, Is.EqualTo(want.AsSpan(0, per).ToArray()));
     }
 
+    /// <summary>
+    /// The GIF's frames encoded losslessly by ffmpeg (FFV1) must come back exactly through FFMpegCore where ffmpeg is
+    /// installed; where it is not, the error must name the Debian package.
+    /// </summary>
+    [Test]
+    public void Video_file_is_read_through_ffmpeg_or_names_its_package()
+    {
+        string path = File("decode_anim.mkv");
+        bool installed = (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':').Any(d => System.IO.File.Exists(Path.Combine(d, "ffmpeg")));
+        if (!installed)
+        {
+            var missing = Assert.Throws<ArgumentException>(() => RequestFiles.Video(path))!;
+            Assert.That(missing.Message, Does.Contain($"install Debian's {VideoFile.DebianPackage} package"));
+            return;
+        }
+        var frames = NpyFile.Read(File("decode_anim_frames.npy"));
+        var want = MemoryMarshal.Cast<sbyte, byte>((sbyte[])frames.Data).ToArray();
+        Assert.That(RequestFiles.DetectFile(path), Is.EqualTo(OmniKernels.Model.Modality.Video));
+        var video = RequestFiles.Video(path);
+        Assert.That(video.Decoded, Has.Count.EqualTo(frames.Shape[0]));
+        Assert.That(video.Decoded!.SelectMany(f => f.Pixels).ToArray(), Is.EqualTo(want));
+    }
+
+    [Test]
+    public void Missing_ffmpeg_is_named_with_its_Debian_package()
+    {
+        string? path = Environment.GetEnvironmentVariable("PATH");
+        try
+        {
+            Environment.SetEnvironmentVariable("PATH", "/nonexistent");
+            var ex = Assert.Throws<ImageFormatException>(() => VideoFile.ReadFrames(File("decode_anim.mkv")))!;
+            TestContext.Out.WriteLine(ex.Message);
+            Assert.That(ex.Message, Does.Contain("needs ffprobe, which is not on PATH; install Debian's ffmpeg package (apt-get install ffmpeg)"));
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable("PATH", path);
+        }
+    }
+
     /// <summary>Each hostile file, and the distinct reason it must be refused for.</summary>
     public static IEnumerable<TestCaseData> Hostile()
     {

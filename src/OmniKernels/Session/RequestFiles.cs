@@ -49,8 +49,8 @@ public static class RequestFiles
     }
 
     /// <summary>
-    /// The clip in <paramref name="path"/>: an animated GIF (its frames as ImageSharp composites them), a folder
-    /// of frames (in name order) or a <c>.npy</c> [T, C, H, W].
+    /// The clip in <paramref name="path"/>: an animated GIF (its frames as ImageSharp composites them), a video
+    /// file read through ffmpeg (<see cref="VideoFile"/>), a folder of frames (in name order) or a <c>.npy</c> [T, C, H, W].
     /// </summary>
     public static VideoInput Video(string path)
     {
@@ -60,18 +60,18 @@ public static class RequestFiles
             if (files.Length == 0) throw new ArgumentException($"{path}: the folder holds no image frames");
             return new VideoInput { Decoded = files.Select(DecodeImage).ToArray() };
         }
-        if (IsGif(path))
+        if (IsGif(path) || (VideoFile.IsVideoFile(path) && File.Exists(path)))
         {
             try
             {
-                return new VideoInput { Decoded = ImageFile.ReadFrames(path, 3) };
+                return new VideoInput { Decoded = IsGif(path) ? ImageFile.ReadFrames(path, 3) : VideoFile.ReadFrames(path) };
             }
             catch (ImageFormatException e)
             {
                 throw new ArgumentException(e.Message, e);
             }
         }
-        if (!IsNpy(path)) throw new ArgumentException($"{path}: a video is an animated GIF, a folder of frames or a .npy [T, C, H, W]");
+        if (!IsNpy(path)) throw new ArgumentException($"{path}: a video is an animated GIF, a video file (MP4, MKV, WebM, AVI, MOV through ffmpeg), a folder of frames or a .npy [T, C, H, W]");
         var a = ReadNpy(path);
         if (a.Shape.Count != 4) throw new ArgumentException($"{path}: a video .npy must be frames [T, C, H, W], got {a}");
         return new VideoInput { Frames = a.ToFloat32(path) };
@@ -94,7 +94,7 @@ public static class RequestFiles
     /// The modality of a file from its content: PNG, JPEG, GIF or WebP magic is an image (BMP magic too, so
     /// that the decoder says why it is refused); RIFF/WAVE is
     /// audio; a folder is video frames; a <c>.npy</c> by its rank (3 image, 2 audio log-mel, 4 video);
-    /// anything else that is valid UTF-8 is text.
+    /// a video container by its extension (MP4, MKV, WebM, AVI, MOV); anything else that is valid UTF-8 is text.
     /// </summary>
     public static Modality DetectFile(string path)
     {
@@ -116,6 +116,7 @@ public static class RequestFiles
                 4 => Modality.Video,
                 var r => throw new ArgumentException($"{path}: a .npy of rank {r} is no modality (3: image, 2: audio log-mel, 4: video)"),
             };
+        if (VideoFile.IsVideoFile(path)) return Modality.Video;
         return Modality.Text;
     }
 
