@@ -150,7 +150,7 @@ public static class Program
 
     private static Command PreprocessCommand(Option<string?> device, TextWriter o, TextWriter err)
     {
-        var image = new Option<string>("--image") { Description = "PNG, JPEG, BMP, GIF or TGA", Required = true };
+        var image = new Option<string>("--image") { Description = "PNG, JPEG, GIF or WebP", Required = true };
         var output = new Option<string>("--out") { Description = "output .npy, float32 [C, crop, crop]", Required = true };
         var size = new Option<int?>("--size") { Description = "shortest side after resizing (default with --clip: 224)" };
         var crop = new Option<int?>("--crop") { Description = "centre crop (default: --size)" };

@@ -12,11 +12,11 @@ internal static class RunCommand
     public static Command Create(Option<string?> device, TextWriter o, TextWriter err)
     {
         var model = new Option<string>("--model") { Description = "model folder (config.json, safetensors, tokenizer)", Required = true };
-        var image = new Option<string?>("--image") { Description = "PNG/JPEG/BMP/GIF, or a .npy of preprocessed pixels [3, H, W]" };
+        var image = new Option<string?>("--image") { Description = "PNG/JPEG/GIF/WebP, or a .npy of preprocessed pixels [3, H, W]" };
         var audio = new Option<string?>("--audio") { Description = "WAV, or a .npy log-mel [mels, frames]" };
         var text = new Option<string?>("--text") { Description = "text, tokenized by the model's tokenizer" };
         var textIds = new Option<string?>("--text-ids") { Description = "pre-tokenized text: 1,2,3" };
-        var video = new Option<string?>("--video") { Description = "folder of frames, or a .npy [T, 3, H, W]" };
+        var video = new Option<string?>("--video") { Description = "animated GIF, folder of frames, or a .npy [T, 3, H, W]" };
         var input = new Option<string[]>("--input") { Description = "a file whose modality is detected from its content (repeatable)", Arity = ArgumentArity.ZeroOrMore };
         var int8 = new Option<bool>("--int8") { Description = "quantize Linear weights to INT8 at load" };
         var json = new Option<bool>("--json") { Description = "print JSON" };

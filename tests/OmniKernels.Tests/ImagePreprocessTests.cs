@@ -59,24 +59,25 @@ public sealed class ImageFileTests
 
     private string WriteVector(string name, string extension) => Write(name + extension, ImageVectors.Bytes(name + "_file"));
 
-    /// <summary>Name, extension, the channel count stb_image decodes natively, and whether the format is lossless.</summary>
+    /// <summary>
+    /// Name, extension, the channel count the decoder gives natively (alpha only where some pixel is not opaque:
+    /// the GIF has no transparent index), and whether the format is lossless.
+    /// </summary>
     public static IEnumerable<TestCaseData> Formats()
     {
         yield return new TestCaseData("rgb61x47_png", ".png", 3, true);
         yield return new TestCaseData("gray33x50_png", ".png", 1, true);
         yield return new TestCaseData("rgba20x15_png", ".png", 4, true);
         yield return new TestCaseData("la14x9_png", ".png", 2, true);
-        yield return new TestCaseData("rgb23x17_bmp", ".bmp", 3, true);
-        yield return new TestCaseData("pal19x13_gif", ".gif", 4, true);
-        yield return new TestCaseData("rgb21x11_tga", ".tga", 3, true);
+        yield return new TestCaseData("pal19x13_gif", ".gif", 3, true);
         yield return new TestCaseData("gradient80x120_jpg", ".jpg", 3, false);
     }
 
     /// <summary>
-    /// JPEG: stb_image's IDCT and chroma upsampling are not libjpeg-turbo's. On the 80×120 gradient (quality 90,
-    /// 4:2:0) the largest difference measured was 2 levels (mean under 0.5); allowed: 3, mean 1.
+    /// JPEG: ImageSharp's IDCT and chroma upsampling are not libjpeg-turbo's. On the 80×120 gradient (quality 90,
+    /// 4:2:0) the largest difference measured was 4 levels (mean 0.44); allowed: 5, mean 1.
     /// </summary>
-    private const int JpegMaxLevels = 3;
+    private const int JpegMaxLevels = 5;
 
     [TestCaseSource(nameof(Formats))]
     public void Decodes_like_Pillow(string name, string extension, int nativeChannels, bool lossless)
@@ -84,7 +85,7 @@ public sealed class ImageFileTests
         string path = WriteVector(name, extension);
         using (var stream = File.OpenRead(path))
         {
-            var native = StbImageDecoder.Instance.Decode(stream, path);
+            var native = ImageSharpDecoder.Instance.Decode(stream, path);
             Assert.That(native.Channels, Is.EqualTo(nativeChannels));
         }
         foreach (var (channels, mode) in new[] { (1, "l"), (3, "rgb"), (4, "rgba") })
@@ -106,7 +107,7 @@ public sealed class ImageFileTests
                 sum += d;
             }
             double mean = (double)sum / got.Pixels.Length;
-            TestContext.Out.WriteLine($"{name} as {mode}: max |stb − Pillow| = {max} levels, mean {mean:F3}");
+            TestContext.Out.WriteLine($"{name} as {mode}: max |ImageSharp − Pillow| = {max} levels, mean {mean:F3}");
             Assert.That(max, Is.LessThanOrEqualTo(JpegMaxLevels), $"{name} as {mode}");
             Assert.That(mean, Is.LessThanOrEqualTo(1.0), $"{name} as {mode}");
         }
@@ -118,11 +119,11 @@ public sealed class ImageFileTests
         var bytes = ImageVectors.Bytes("rgb61x47_png_file");
         var expected = ImageVectors.Pixels("rgb61x47_png_rgb");
         using (var pipe = new NonSeekable(new MemoryStream(bytes)))
-            Assert.That(StbImageDecoder.Instance.Decode(pipe, "pipe").Pixels, Is.EqualTo(expected.Pixels));
+            Assert.That(ImageSharpDecoder.Instance.Decode(pipe, "pipe").Pixels, Is.EqualTo(expected.Pixels));
         var prefixed = new byte[7 + bytes.Length];
         bytes.CopyTo(prefixed, 7);
         using var ms = new MemoryStream(prefixed) { Position = 7 };
-        Assert.That(StbImageDecoder.Instance.Decode(ms, "prefixed").Pixels, Is.EqualTo(expected.Pixels));
+        Assert.That(ImageSharpDecoder.Instance.Decode(ms, "prefixed").Pixels, Is.EqualTo(expected.Pixels));
     }
 
     [Test]
@@ -134,7 +135,8 @@ public sealed class ImageFileTests
         Assert.That(ImageFile.ConvertChannels(rgb, 4).Pixels, Is.EqualTo(new byte[] { 10, 200, 30, 255, 255, 255, 255, 255 }));
         var la = new DecodedImage([7, 9], 1, 1, 2);
         Assert.That(ImageFile.ConvertChannels(la, 4).Pixels, Is.EqualTo(new byte[] { 7, 7, 7, 9 }));
-        Assert.That(ImageFile.ConvertChannels(la, 3).Pixels, Is.EqualTo(new byte[] { 7, 7, 7 }));
+        // Dropping alpha composites on white (Pillow's alpha_composite; the la/rgba vectors check every level).
+        Assert.That(ImageFile.ConvertChannels(new DecodedImage([7, 0, 7, 255], 2, 1, 2), 3).Pixels, Is.EqualTo(new byte[] { 255, 255, 255, 7, 7, 7 }));
         Assert.That(ImageFile.ConvertChannels(rgb, 3), Is.SameAs(rgb));
         Assert.Throws<ArgumentOutOfRangeException>(() => ImageFile.Read(Path.Combine(_dir, "x.png"), 2));
     }
@@ -158,13 +160,13 @@ public sealed class ImageFileTests
     public void Truncated_jpeg() => Assert.That(Fails(WriteVector("truncated_jpg", ".jpg")).Message, Does.Contain("truncated JPEG"));
 
     [Test]
-    public void Truncated_png_bmp_gif_and_tga()
+    public void Truncated_png_and_gif()
     {
-        foreach (var (name, ext, format) in new[] { ("rgb61x47_png", ".png", "PNG"), ("rgb23x17_bmp", ".bmp", "BMP"), ("pal19x13_gif", ".gif", "GIF"), ("rgb21x11_tga", ".tga", "TGA") })
+        foreach (var (name, ext, format) in new[] { ("rgb61x47_png", ".png", "PNG"), ("pal19x13_gif", ".gif", "GIF") })
         {
             var bytes = ImageVectors.Bytes(name + "_file");
-            // Cutting only what follows the pixels (BMP row padding, GIF's trailer, TGA's 26-byte footer) leaves a
-            // whole image, which decodes; 30 bytes reach into the pixel data of each of these files.
+            // Cutting only what follows the pixels (GIF's trailer) leaves a whole image, which decodes; 30 bytes
+            // reach into the pixel data of each of these files.
             foreach (int keep in new[] { bytes.Length * 2 / 3, bytes.Length - 30 })
             {
                 var ex = Fails(Write($"cut{keep}{ext}", bytes[..keep]));
@@ -186,12 +188,14 @@ public sealed class ImageFileTests
     [Test]
     public void Unsupported_format()
     {
-        Assert.That(Fails(Write("notes.png", "hello, this is text"u8.ToArray())).Message, Does.Contain("supported: PNG, JPEG, BMP, GIF, TGA"));
+        Assert.That(Fails(Write("notes.png", "hello, this is text"u8.ToArray())).Message, Does.Contain("supported: PNG, JPEG, GIF, WebP"));
         Assert.That(Fails(Write("layers.psd", "8BPS\0\u0001\0\0\0\0\0\0\0\u0003"u8.ToArray())).Message, Does.Contain("PSD"));
+        // Formats StbImageSharp read, not enabled in the ImageSharp configuration: BMP by name, TGA (no signature) as unrecognised.
+        Assert.That(Fails(WriteVector("rgb23x17_bmp", ".bmp")).Message, Does.Contain("unsupported image format BMP"));
+        Assert.That(Fails(WriteVector("rgb21x11_tga", ".tga")).Message, Does.Contain("unrecognised signature"));
     }
 
     [TestCase("huge_png", ".png", "PNG")]
-    [TestCase("huge_bmp", ".bmp", "BMP")]
     public void Absurd_header_fails_fast_without_allocating(string name, string extension, string format)
     {
         string path = WriteVector(name, extension);
@@ -208,8 +212,8 @@ public sealed class ImageFileTests
     {
         Assert.DoesNotThrow(() => ImageLimits.Check("x", "PNG", 8192, 8192));
         Assert.DoesNotThrow(() => ImageLimits.Check("x", "PNG", 16384, 4096));
-        Assert.Throws<ImageFormatException>(() => ImageLimits.Check("x", "PNG", 16385, 1));
-        Assert.Throws<ImageFormatException>(() => ImageLimits.Check("x", "PNG", 16384, 16384));
+        Assert.That(Assert.Throws<ImageFormatException>(() => ImageLimits.Check("x", "PNG", 16385, 1))!.Message, Does.Contain("per side"));
+        Assert.That(Assert.Throws<ImageFormatException>(() => ImageLimits.Check("x", "PNG", 16384, 16384))!.Message, Does.Contain("decompression bomb"));
         Assert.Throws<ImageFormatException>(() => ImageLimits.Check("x", "PNG", 0, 5));
     }
 

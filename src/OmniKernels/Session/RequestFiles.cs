@@ -6,10 +6,10 @@ using OmniKernels.Model;
 namespace OmniKernels.Session;
 
 /// <summary>
-/// Builds requests from files as the CLI and bulk runs name them: images as PNG/JPEG/BMP/GIF or a
+/// Builds requests from files as the CLI and bulk runs name them: images as PNG/JPEG/GIF/WebP or a
 /// <c>.npy</c> of preprocessed pixels [C, H, W]; audio as WAV or a <c>.npy</c> log-mel [mels, frames];
-/// video as a folder of frames or a <c>.npy</c> [T, C, H, W]; and the design articles' modality
-/// detector, which decides from a file's first bytes.
+/// video as an animated GIF, a folder of frames or a <c>.npy</c> [T, C, H, W]; and the design articles'
+/// modality detector, which decides from a file's first bytes.
 /// </summary>
 public static class RequestFiles
 {
@@ -48,7 +48,10 @@ public static class RequestFiles
         }
     }
 
-    /// <summary>The clip in <paramref name="path"/>: a folder of frames (in name order) or a <c>.npy</c> [T, C, H, W].</summary>
+    /// <summary>
+    /// The clip in <paramref name="path"/>: an animated GIF (its frames as ImageSharp composites them), a video
+    /// file read through ffmpeg (<see cref="VideoFile"/>), a folder of frames (in name order) or a <c>.npy</c> [T, C, H, W].
+    /// </summary>
     public static VideoInput Video(string path)
     {
         if (Directory.Exists(path))
@@ -57,7 +60,18 @@ public static class RequestFiles
             if (files.Length == 0) throw new ArgumentException($"{path}: the folder holds no image frames");
             return new VideoInput { Decoded = files.Select(DecodeImage).ToArray() };
         }
-        if (!IsNpy(path)) throw new ArgumentException($"{path}: a video is a folder of frames or a .npy [T, C, H, W]");
+        if (IsGif(path) || (VideoFile.IsVideoFile(path) && File.Exists(path)))
+        {
+            try
+            {
+                return new VideoInput { Decoded = IsGif(path) ? ImageFile.ReadFrames(path, 3) : VideoFile.ReadFrames(path) };
+            }
+            catch (ImageFormatException e)
+            {
+                throw new ArgumentException(e.Message, e);
+            }
+        }
+        if (!IsNpy(path)) throw new ArgumentException($"{path}: a video is an animated GIF, a video file (MP4, MKV, WebM, AVI, MOV through ffmpeg), a folder of frames or a .npy [T, C, H, W]");
         var a = ReadNpy(path);
         if (a.Shape.Count != 4) throw new ArgumentException($"{path}: a video .npy must be frames [T, C, H, W], got {a}");
         return new VideoInput { Frames = a.ToFloat32(path) };
@@ -77,9 +91,10 @@ public static class RequestFiles
     }
 
     /// <summary>
-    /// The modality of a file from its content: PNG, JPEG, GIF or BMP magic is an image; RIFF/WAVE is
+    /// The modality of a file from its content: PNG, JPEG, GIF or WebP magic is an image (BMP magic too, so
+    /// that the decoder says why it is refused); RIFF/WAVE is
     /// audio; a folder is video frames; a <c>.npy</c> by its rank (3 image, 2 audio log-mel, 4 video);
-    /// anything else that is valid UTF-8 is text.
+    /// a video container by its extension (MP4, MKV, WebM, AVI, MOV); anything else that is valid UTF-8 is text.
     /// </summary>
     public static Modality DetectFile(string path)
     {
@@ -90,7 +105,7 @@ public static class RequestFiles
         using (var f = File.OpenRead(path)) n = f.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
         var h = head[..n];
         if (h.StartsWith((ReadOnlySpan<byte>)[0x89, (byte)'P', (byte)'N', (byte)'G']) || h.StartsWith((ReadOnlySpan<byte>)[0xFF, 0xD8, 0xFF]) ||
-            h.StartsWith("GIF8"u8) || h.StartsWith("BM"u8))
+            h.StartsWith("GIF8"u8) || h.StartsWith("BM"u8) || (n >= 12 && h[..4].SequenceEqual("RIFF"u8) && h[8..12].SequenceEqual("WEBP"u8)))
             return Modality.Image;
         if (n >= 12 && h[..4].SequenceEqual("RIFF"u8) && h[8..12].SequenceEqual("WAVE"u8)) return Modality.Audio;
         if (h.StartsWith(Npy))
@@ -101,6 +116,7 @@ public static class RequestFiles
                 4 => Modality.Video,
                 var r => throw new ArgumentException($"{path}: a .npy of rank {r} is no modality (3: image, 2: audio log-mel, 4: video)"),
             };
+        if (VideoFile.IsVideoFile(path)) return Modality.Video;
         return Modality.Text;
     }
 
@@ -130,6 +146,13 @@ public static class RequestFiles
         };
         return (r, m);
     }
+
+    private static bool IsGif(string path) =>
+        File.Exists(path) && InputFile.Read(path, s =>
+        {
+            Span<byte> b = stackalloc byte[4];
+            return s.ReadAtLeast(b, 4, throwOnEndOfStream: false) == 4 && b.SequenceEqual("GIF8"u8);
+        }, m => new ArgumentException(m));
 
     private static bool IsNpy(string path) =>
         File.Exists(path) && InputFile.Read(path, s =>
