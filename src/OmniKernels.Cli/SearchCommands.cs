@@ -26,10 +26,8 @@ internal static class SearchCommands
         var command = new Command("index", "Embed every image of a folder into a search index") { model, images, output, int8, device };
         command.SetAction(r => WithSession("index", r.GetValue(model)!, r.GetValue(int8), r.GetValue(device), err, session =>
         {
-            string folder = r.GetValue(images)!;
-            int total = Retrieval.ImageFiles(folder).Count;
-            var progress = new Inline(done => err.WriteLine($"omni index: {done}/{total} images"));
-            var index = Retrieval.IndexImagesAsync(session, folder, progress).GetAwaiter().GetResult();
+            var progress = new Inline(p => err.WriteLine($"omni index: {p.Done}/{p.Total} images"));
+            var index = Retrieval.IndexImagesAsync(session, r.GetValue(images)!, progress).GetAwaiter().GetResult();
             index.Save(r.GetValue(output)!);
             o.WriteLine($"indexed {index.Count} images ({index.Dimension}-d, model {session.ModelName}) into {r.GetValue(output)}");
             return 0;
@@ -129,8 +127,8 @@ internal static class SearchCommands
     }
 
     /// <summary>Reports synchronously on the caller's thread (<see cref="Progress{T}"/> would post to the thread pool, out of order).</summary>
-    private sealed class Inline(Action<int> report) : IProgress<int>
+    private sealed class Inline(Action<(int Done, int Total)> report) : IProgress<(int Done, int Total)>
     {
-        public void Report(int value) => report(value);
+        public void Report((int Done, int Total) value) => report(value);
     }
 }

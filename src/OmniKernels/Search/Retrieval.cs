@@ -39,11 +39,11 @@ public static class Retrieval
     /// <summary>
     /// Embeds every image of <paramref name="folder"/> (<see cref="ImageFiles"/>) through
     /// <see cref="OmniSession.RunAsync"/>, <paramref name="inFlight"/> requests at a time so that the
-    /// session's batcher runs the image tower over them together, and reports the number done after
+    /// session's batcher runs the image tower over them together, and reports (done, total) after
     /// each group to <paramref name="progress"/> (called on the awaiting thread, in order).
     /// </summary>
     /// <exception cref="ArgumentException">No image tower, no images, or an image that does not decode (naming it).</exception>
-    public static async Task<EmbeddingIndex> IndexImagesAsync(OmniSession session, string folder, IProgress<int>? progress = null,
+    public static async Task<EmbeddingIndex> IndexImagesAsync(OmniSession session, string folder, IProgress<(int Done, int Total)>? progress = null,
         int inFlight = 8, CancellationToken cancel = default)
     {
         if (!session.Modalities.Contains(Modality.Image)) throw new ArgumentException($"model {session.ModelName} has no image tower");
@@ -62,7 +62,7 @@ public static class Retrieval
                 rows = new float[checked(files.Count * dim)];
             }
             foreach (var e in embeddings) e.CopyTo(rows, done++ * dim);
-            progress?.Report(done);
+            progress?.Report((done, files.Count));
         }
         return EmbeddingIndex.Create(files, rows, dim);
     }
