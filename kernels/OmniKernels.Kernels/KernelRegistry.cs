@@ -21,5 +21,6 @@ public static class KernelRegistry
         .. GatedFusionKernel.EntryPoints,
         .. PoolingKernel.EntryPoints,
         .. EmbeddingKernel.EntryPoints,
+        .. TopKKernel.EntryPoints,
     ];
 }

@@ -46,6 +46,7 @@ public static class Program
         var root = new RootCommand("OmniKernels: ILGPU kernels for omni-modal inference") { devices, op, ops, check, mfcc, preprocess, RunCommand.Create(device, stdout, stderr),
             DemoCommand.Create(device, stdout, stderr), EvalCommand.Create(device, stdout, stderr) };
         foreach (var c in WeightsCommands.Create(stdout, stderr)) root.Subcommands.Add(c);
+        foreach (var c in SearchCommands.Create(device, stdout, stderr)) root.Subcommands.Add(c);
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)
         {

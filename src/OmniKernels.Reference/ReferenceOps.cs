@@ -385,6 +385,32 @@ public static class ReferenceOps
         }
     }
 
+    /// <summary>
+    /// Per query row q of <paramref name="queries"/> [Q, E]: the indices of the k rows of
+    /// <paramref name="index"/> [N, E] with the highest dot product q·xᵢ (in double), best first, equal
+    /// products by lower index, into destination [Q, k]. A full sort per query; shares nothing with the kernel.
+    /// </summary>
+    public static void TopKDot(ReadOnlySpan<float> index, ReadOnlySpan<float> queries, int cols, int k, Span<int> destination)
+    {
+        int n = index.Length / cols, nq = queries.Length / cols;
+        if (index.Length % cols != 0 || queries.Length % cols != 0 || destination.Length != nq * k) throw new ArgumentException("index, queries or destination size");
+        if (k < 1 || k > n) throw new ArgumentException($"k = {k} must be in 1..{n}");
+        var scores = new double[n];
+        var order = new int[n];
+        for (int q = 0; q < nq; q++)
+        {
+            for (int i = 0; i < n; i++)
+            {
+                double s = 0;
+                for (int c = 0; c < cols; c++) s += (double)queries[q * cols + c] * index[i * cols + c];
+                scores[i] = s;
+                order[i] = i;
+            }
+            Array.Sort(order, (a, b) => scores[a] != scores[b] ? scores[b].CompareTo(scores[a]) : a.CompareTo(b));
+            for (int r = 0; r < k; r++) destination[q * k + r] = order[r];
+        }
+    }
+
     /// <summary>Token embedding: destination[t, d] = table[ids[t], d] + pos[t mod S, d] over ids [B·S]; table [V, D], pos [≥ S, D].</summary>
     public static void Embedding(ReadOnlySpan<float> table, int cols, ReadOnlySpan<int> ids, int steps, ReadOnlySpan<float> pos, Span<double> destination)
     {

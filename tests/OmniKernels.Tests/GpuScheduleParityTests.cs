@@ -71,6 +71,8 @@ public sealed class GpuScheduleParityTests
             Array.Clear(x, 2 * 700, 700);
             return new() { ["x"] = new HostTensor([4, 700], x) };
         }, P(), 1);
+        // Rows two 256-thread strides and one column long, k past one warp.
+        yield return new("gpu_topk_513x16_q3_k40", "topk", In(("index", [513, 16]), ("queries", [3, 16])), P("k=40"), 0);
         foreach (var c in FusionCases.GpuEdgeCases()) yield return c;
     }
 
@@ -122,7 +124,7 @@ public sealed class GpuScheduleParityTests
         Assert.That(loaded.Where(k => k is not KernelEntry e || !listed.Contains(e)), Is.Empty, "loaded kernels missing from the registry");
         var entries = loaded.OfType<KernelEntry>().ToList();
         Assert.That(entries.Where(e => e.Schedule == KernelSchedule.Cpu).Select(e => e.Name), Is.Empty);
-        foreach (var method in new[] { "TiledKernel", "FlashKernel", "Dp4aKernel", "GroupKernel", "GroupSigmoidKernel", "GroupSoftmaxKernel", "QuantizeGroupKernel" })
+        foreach (var method in new[] { "TiledKernel", "FlashKernel", "Dp4aKernel", "GroupKernel", "GroupSigmoidKernel", "GroupSoftmaxKernel", "QuantizeGroupKernel", "SelectGroupKernel" })
             Assert.That(entries.Any(e => e.Method.Name == method), $"{method} never ran on {backend}");
     }
 

@@ -44,6 +44,15 @@ public sealed class ParityTests
         return inputs;
     };
 
+    /// <summary>An index whose rows 2, 5 and 9 are copies of row 7 (equal scores for every query), and two queries.</summary>
+    private static Func<Dictionary<string, HostTensor>> DuplicateRows(long n, long e) => () =>
+    {
+        var d = In(("index", [n, e]), ("queries", [2, e]))();
+        var x = d["index"].Floats("index");
+        foreach (long r in new long[] { 2, 5, 9 }) Array.Copy(x, 7 * e, x, r * e, e);
+        return d;
+    };
+
     private static HostTensor Int8Tensor(int seed, params long[] shape)
     {
         var rng = new Random(seed);
@@ -154,6 +163,10 @@ public sealed class ParityTests
             d["scales"] = new HostTensor([48], RandomInputs.Uniform(6, 48, 0.001f, 0.01f));
             return d;
         }, P("activation=relu"), 2e-2, ElementBounds: Int8DequantBounds(RefActivation.Relu));
+        // Retrieval: indices exact. Sizes off the 6 × 16 tile; 600 rows stride past one 256-thread group.
+        yield return new("topk_67x24_q5_k7", "topk", In(("index", [67, 24]), ("queries", [5, 24])), P("k=7"), 0);
+        yield return new("topk_600x20_q3_k10", "topk", In(("index", [600, 20]), ("queries", [3, 20])), P("k=10"), 0);
+        yield return new("topk_11x8_q2_k11_duplicate_rows_tie_to_lower_index", "topk", DuplicateRows(11, 8), P("k=11"), 0);
         foreach (var c in FusionCases.All()) yield return c;
     }
 

@@ -31,6 +31,7 @@ public sealed class PtxOfflineTests
         ["GroupSigmoidKernel"] = ["ld.shared.f32", "st.shared.f32", "bar.sync", "ex2.approx"],
         ["QuantizeGroupKernel"] = ["ld.shared.f32", "bar.sync"],
         ["L2GroupKernel"] = ["ld.shared.f32", "bar.sync"],
+        ["SelectGroupKernel"] = ["ld.shared.f32", "st.shared.f32", "bar.sync"],
         ["GroupSoftmaxKernel"] = ["ld.shared.f32", "st.shared.f32", "bar.sync", "ex2.approx"],
     };
 

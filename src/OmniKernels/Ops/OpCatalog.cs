@@ -22,6 +22,7 @@ public static class OpCatalog
         new QuantizeOp(),
         new MatMulInt8Op(),
         new GatedFusionOp(),
+        new TopKOp(),
     ];
 
     /// <summary>The op called <paramref name="name"/>, or an error listing the known ones.</summary>

@@ -135,6 +135,17 @@ public sealed class OmniSession : IDisposable
     /// <summary>The device requests run on.</summary>
     public DeviceContext Device => _ctx;
 
+    /// <summary>
+    /// Runs <paramref name="work"/> on the session's device under the lock the batcher holds while it
+    /// launches, so that other launches (an index search) never interleave with a request's on the
+    /// stream. Keep it short: requests wait meanwhile.
+    /// </summary>
+    public T OnDevice<T>(Func<DeviceContext, T> work)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        lock (_device) return work(_ctx);
+    }
+
     /// <summary>The modalities the loaded towers accept.</summary>
     public IReadOnlyCollection<Modality> Modalities => _model.Towers.Keys;
 
