@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Write the one-node ONNX MatMul models the benchmarks run through ONNX Runtime.
 
-Makes, in bench/models/ (relative to the repo root):
+Makes, in bench/generated/onnx/ (relative to the repo root; git-ignored, made by the benchmarks when
+they first need it) or in the folder given by --out-dir:
   matmul_{n}.onnx   C = A @ B, A and B both graph inputs (B as activations)
   linear_{n}.onnx   C = A @ B, B an initializer (weights baked in, as a Linear layer)
   linear_{n}_b.npy  that same B, so the benchmark feeds our kernel identical weights
@@ -15,7 +16,7 @@ And attention models, for the shapes in ATTENTION (name: batch B, heads H, seque
                          added to the scores before the softmax
 Each has one output, "output", shaped like its query.
 
-Run with Debian's python3-onnx:  /usr/bin/python3 tools/make_onnx_models.py
+Run with Debian's python3-onnx:  /usr/bin/python3 tools/make_onnx_models.py [--out-dir DIR]
 
 With --int8-dir DIR it writes instead, into DIR only (the weights are too big to commit, so the
 INT8 benchmark makes them when it first runs), for each Linear shape M x K x N in LINEAR_SHAPES:
@@ -43,7 +44,7 @@ from onnx import TensorProto, helper, numpy_helper
 SIZES = (512, 1024, 2048)
 OPSET = 17
 IR_VERSION = 8  # accepted by ONNX Runtime 1.31
-OUT_DIR = Path(__file__).resolve().parent.parent / "bench" / "models"
+OUT_DIR = Path(__file__).resolve().parent.parent / "bench" / "generated" / "onnx"
 
 
 # name: (B, H, S, D)
@@ -74,8 +75,7 @@ def save_model(graph: onnx.GraphProto, path: Path, contrib: bool = False) -> Non
     # The checker passes com.microsoft nodes through unchecked (it knows no schema for that domain),
     # so for mha_* it checks only the graph's structure; ONNX Runtime itself checks the op.
     onnx.checker.check_model(model)
-    path.write_bytes(model.SerializeToString())
-    print(f"wrote {path} ({path.stat().st_size} bytes)")
+    write_atomically(path, model.SerializeToString())
 
 
 def mha_graph(name: str, b: int, h: int, s: int, d: int, mask: bool) -> onnx.GraphProto:
@@ -167,25 +167,14 @@ def write_atomically(path: Path, data: bytes) -> None:
     print(f"wrote {path} ({len(data)} bytes)")
 
 
-def save_model_atomically(graph: onnx.GraphProto, path: Path) -> None:
-    model = helper.make_model(
-        graph,
-        opset_imports=[helper.make_opsetid("", OPSET)],
-        producer_name="OmniKernels tools/make_onnx_models.py",
-    )
-    model.ir_version = IR_VERSION
-    onnx.checker.check_model(model)
-    write_atomically(path, model.SerializeToString())
-
-
 def write_int8_models(out_dir: Path) -> None:
     """The lin_* models and weights for every shape in LINEAR_SHAPES, into out_dir."""
     out_dir.mkdir(parents=True, exist_ok=True)
     for m, k, n in LINEAR_SHAPES:
         name = linear_name(m, k, n)
         w = linear_weight(k, n)
-        save_model_atomically(linear_fp32_graph(f"{name}_fp32", m, w), out_dir / f"{name}_fp32.onnx")
-        save_model_atomically(linear_int8_graph(f"{name}_int8", m, w), out_dir / f"{name}_int8.onnx")
+        save_model(linear_fp32_graph(f"{name}_fp32", m, w), out_dir / f"{name}_fp32.onnx")
+        save_model(linear_int8_graph(f"{name}_int8", m, w), out_dir / f"{name}_int8.onnx")
         npy = out_dir / f"{name}_w.npy"
         tmp = npy.with_name(npy.name + ".tmp")
         with tmp.open("wb") as f:  # a file object, so np.save appends no ".npy" to the temporary name
@@ -194,15 +183,18 @@ def write_int8_models(out_dir: Path) -> None:
         print(f"wrote {npy} ({npy.stat().st_size} bytes)")
 
 
-def write_committed_models() -> None:
-    OUT_DIR.mkdir(parents=True, exist_ok=True)
+def write_peer_models(out_dir: Path) -> None:
+    """Every peer model, then the COMPLETE stamp the benchmarks look for (absent while writing)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stamp = out_dir / "COMPLETE"
+    stamp.unlink(missing_ok=True)
     for n in SIZES:
         node = helper.make_node("MatMul", ["A", "B"], ["C"])
 
         graph = helper.make_graph(
             [node], f"matmul_{n}", [square("A", n), square("B", n)], [square("C", n)]
         )
-        save_model(graph, OUT_DIR / f"matmul_{n}.onnx")
+        save_model(graph, out_dir / f"matmul_{n}.onnx")
 
         b = np.random.default_rng(n).standard_normal((n, n), dtype=np.float32)
         graph = helper.make_graph(
@@ -212,9 +204,9 @@ def write_committed_models() -> None:
             [square("C", n)],
             initializer=[numpy_helper.from_array(b, name="B")],
         )
-        save_model(graph, OUT_DIR / f"linear_{n}.onnx")
+        save_model(graph, out_dir / f"linear_{n}.onnx")
 
-        npy = OUT_DIR / f"linear_{n}_b.npy"
+        npy = out_dir / f"linear_{n}_b.npy"
         np.save(npy, np.ascontiguousarray(b))
         print(f"wrote {npy} ({npy.stat().st_size} bytes)")
 
@@ -222,21 +214,24 @@ def write_committed_models() -> None:
         for mask in (False, True):
             suffix = "_mask" if mask else ""
             save_model(mha_graph(f"mha_{name}{suffix}", b, h, s, d, mask),
-                       OUT_DIR / f"mha_{name}{suffix}.onnx", contrib=True)
+                       out_dir / f"mha_{name}{suffix}.onnx", contrib=True)
             save_model(sdpa_graph(f"sdpa_{name}{suffix}", b, h, s, d, mask),
-                       OUT_DIR / f"sdpa_{name}{suffix}.onnx")
+                       out_dir / f"sdpa_{name}{suffix}.onnx")
+    stamp.write_text("written by tools/make_onnx_models.py\n")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--int8-dir", type=Path, metavar="DIR",
                         help="write the lin_* fp32/INT8 Linear models and weights into DIR "
-                             "(instead of the committed models in bench/models)")
+                             "(instead of the peer models)")
+    parser.add_argument("--out-dir", type=Path, metavar="DIR", default=OUT_DIR,
+                        help=f"where the peer models go (default {OUT_DIR})")
     args = parser.parse_args()
     if args.int8_dir is not None:
         write_int8_models(args.int8_dir)
     else:
-        write_committed_models()
+        write_peer_models(args.out_dir)
 
 
 if __name__ == "__main__":

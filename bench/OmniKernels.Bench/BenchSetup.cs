@@ -32,7 +32,53 @@ internal static class BenchSetup
         throw new DirectoryNotFoundException("OmniKernels.sln not found above " + AppContext.BaseDirectory);
     }
 
-    public static string Model(string name) => Path.Combine(RepoRoot(), "bench", "models", name);
+    /// <summary>Where tools/make_onnx_models.py writes the ONNX peer models (git-ignored).</summary>
+    public static string PeerModels => Path.Combine(RepoRoot(), "bench", "generated", "onnx");
+
+    /// <summary>A peer model's path; the first call in a fresh clone runs tools/make_onnx_models.py (seconds).</summary>
+    public static string Model(string name)
+    {
+        if (!File.Exists(Path.Combine(PeerModels, "COMPLETE")))
+            Console.WriteLine(RunTool("make_onnx_models.py", "--out-dir", PeerModels).Trim());
+        return Path.Combine(PeerModels, name);
+    }
+
+    /// <summary>
+    /// Runs tools/<paramref name="script"/> with Debian's /usr/bin/python3 and returns its standard output;
+    /// a failure throws with the script's standard error and the packages it needs.
+    /// </summary>
+    public static string RunTool(string script, params string[] args)
+    {
+        string path = Path.Combine(RepoRoot(), "tools", script);
+        var psi = new System.Diagnostics.ProcessStartInfo("/usr/bin/python3")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            WorkingDirectory = RepoRoot(),
+        };
+        psi.ArgumentList.Add(path);
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        System.Diagnostics.Process p;
+        try
+        {
+            p = System.Diagnostics.Process.Start(psi)!;
+        }
+        catch (System.ComponentModel.Win32Exception e)
+        {
+            throw new InvalidOperationException($"Could not start /usr/bin/python3 to run {path}: {e.Message}", e);
+        }
+        using (p)
+        {
+            // Read stderr on its own task so that neither pipe can fill and stall the script.
+            var error = p.StandardError.ReadToEndAsync();
+            string output = p.StandardOutput.ReadToEnd();
+            p.WaitForExit();
+            if (p.ExitCode != 0)
+                throw new InvalidOperationException(
+                    $"{path} {string.Join(' ', args)} failed ({p.ExitCode}); it needs Debian's python3-numpy, python3-onnx, python3-torchaudio and libopenblas0-openmp (bash tools/setup.sh --tools): {error.Result}");
+            return output;
+        }
+    }
 
     /// <summary>
     /// Throws unless ‖got − expected‖/‖expected‖ &lt; <paramref name="tolerance"/> (contenders must agree

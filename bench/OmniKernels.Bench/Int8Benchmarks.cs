@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using BenchmarkDotNet.Attributes;
 using OmniKernels.IO;
@@ -22,8 +21,8 @@ public class Int8Benchmarks : IDisposable
     /// <summary>Quantization error allowed against fp32, as ‖got − fp32‖/‖fp32‖.</summary>
     private const double Int8Tolerance = 3e-2;
 
-    /// <summary>Where the generated models and weights live (ignored by git, outside bench/models).</summary>
-    public static string ModelDir => Path.Combine(BenchSetup.RepoRoot(), "BenchmarkDotNet.Artifacts", "int8-models");
+    /// <summary>Where the generated models and weights live (ignored by git).</summary>
+    public static string ModelDir => Path.Combine(BenchSetup.RepoRoot(), "bench", "generated", "int8-models");
 
     private DeviceContext _ctx = null!;
     private Tensor _x = null!, _q = null!, _rowScales = null!, _cInt8 = null!, _cFp32 = null!;
@@ -100,39 +99,7 @@ public class Int8Benchmarks : IDisposable
     public void OrtInt8() => _ortInt8.Run();
 
     /// <summary>Runs tools/make_onnx_models.py --int8-dir, which writes every shape's models and weights.</summary>
-    private static void MakeModels()
-    {
-        var script = Path.Combine(BenchSetup.RepoRoot(), "tools", "make_onnx_models.py");
-        var psi = new ProcessStartInfo("/usr/bin/python3")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            WorkingDirectory = BenchSetup.RepoRoot(),
-        };
-        psi.ArgumentList.Add(script);
-        psi.ArgumentList.Add("--int8-dir");
-        psi.ArgumentList.Add(ModelDir);
-        Process p;
-        try
-        {
-            p = Process.Start(psi)!;
-        }
-        catch (System.ComponentModel.Win32Exception e)
-        {
-            throw new InvalidOperationException($"Could not start /usr/bin/python3 to run {script}: {e.Message}", e);
-        }
-        using (p)
-        {
-            // Read stderr on its own task so that neither pipe can fill and stall the script.
-            var error = p.StandardError.ReadToEndAsync();
-            string output = p.StandardOutput.ReadToEnd();
-            p.WaitForExit();
-            if (p.ExitCode != 0)
-                throw new InvalidOperationException(
-                    $"{script} --int8-dir {ModelDir} failed ({p.ExitCode}); it needs Debian's python3-onnx and python3-numpy: {error.Result}");
-            Console.WriteLine(output.Trim());
-        }
-    }
+    private static void MakeModels() => Console.WriteLine(BenchSetup.RunTool("make_onnx_models.py", "--int8-dir", ModelDir).Trim());
 
     [GlobalCleanup]
     public void Dispose()

@@ -8,7 +8,7 @@ namespace OmniKernels.Bench;
 /// <summary>
 /// Runs the benchmarks (BenchmarkDotNet arguments pass through, e.g. --filter '*Gemm*'), then
 /// writes a markdown table with GFLOP/s, the ratio to ONNX Runtime and the fraction of the
-/// core's FMA peak to BenchmarkDotNet.Artifacts/gemm-summary.md.
+/// core's FMA peak to BenchmarkDotNet.Artifacts/gemm-summary.md. <c>load</c> runs <see cref="LoadRun"/> instead.
 /// </summary>
 public static class Program
 {
@@ -17,6 +17,11 @@ public static class Program
 
     public static void Main(string[] args)
     {
+        if (args is ["load", ..])
+        {
+            LoadRun.Run(args[1..]);
+            return;
+        }
         var summaries = BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args, BenchSetup.Config());
         foreach (var s in summaries.Where(s => s.Reports.Any(r => r.BenchmarkCase.Descriptor.Type == typeof(GemmBenchmarks))))
             Write(s, "gemm-summary.md", GemmTable(s));
@@ -38,7 +43,7 @@ public static class Program
     private static string FrontEndTable(Summary s)
     {
         var inv = CultureInfo.InvariantCulture;
-        double Ms(string method, string job) => s.Reports.First(r => r.BenchmarkCase.Descriptor.WorkloadMethod.Name == method && r.BenchmarkCase.Job.Id == job)
+        double Ms(string method, string job) => s.Reports.First(r => r.BenchmarkCase.Descriptor.Type == typeof(FrontEndBenchmarks) && r.BenchmarkCase.Descriptor.WorkloadMethod.Name == method && r.BenchmarkCase.Job.Id == job)
             .ResultStatistics!.Median / 1e6;
         double audioSeconds = FrontEndBenchmarks.Clips * FrontEndBenchmarks.ClipSamples / 16000.0;
         double patchFlops = 2.0 * 8 * 196 * 768 * 768;
@@ -58,17 +63,7 @@ public static class Program
 
     private static double TorchaudioMs(int threads)
     {
-        var script = Path.Combine(BenchSetup.RepoRoot(), "tools", "bench_torchaudio_mfcc.py");
-        var psi = new System.Diagnostics.ProcessStartInfo("/usr/bin/python3") { RedirectStandardOutput = true, RedirectStandardError = true };
-        psi.ArgumentList.Add(script);
-        psi.ArgumentList.Add(FrontEndBenchmarks.ClipsPath);
-        psi.ArgumentList.Add(threads.ToString(CultureInfo.InvariantCulture));
-        using var p = System.Diagnostics.Process.Start(psi)!;
-        string output = p.StandardOutput.ReadToEnd();
-        string error = p.StandardError.ReadToEnd();
-        p.WaitForExit();
-        if (p.ExitCode != 0)
-            throw new InvalidOperationException($"{script} failed ({p.ExitCode}); it needs Debian's python3-torchaudio and libopenblas0-openmp: {error}");
+        string output = BenchSetup.RunTool("bench_torchaudio_mfcc.py", FrontEndBenchmarks.ClipsPath, threads.ToString(CultureInfo.InvariantCulture));
         Console.WriteLine(output.Trim());
         var field = output.Split(' ').First(f => f.StartsWith("median_ms=", StringComparison.Ordinal));
         return double.Parse(field["median_ms=".Length..], CultureInfo.InvariantCulture);
@@ -78,7 +73,8 @@ public static class Program
     {
         var inv = CultureInfo.InvariantCulture;
         double.TryParse(Environment.GetEnvironmentVariable(PeakVariable), NumberStyles.Float, inv, out double peak);
-        var rows = s.Reports.Where(r => r.ResultStatistics is not null).Select(r => new
+        // A joined summary (--filter '*') holds every suite's reports: only GEMM's have the N parameter.
+        var rows = s.Reports.Where(r => r.ResultStatistics is not null && r.BenchmarkCase.Descriptor.Type == typeof(GemmBenchmarks)).Select(r => new
         {
             Threads = r.BenchmarkCase.Job.Id,
             N = (int)r.BenchmarkCase.Parameters["N"],
