@@ -166,6 +166,17 @@ internal static class BenchModels
     }
 
     /// <summary>
+    /// <paramref name="count"/> values uniform in ±<paramref name="amplitude"/>: preprocessed pixels at 1.7 (about
+    /// the spread of CLIP-normalized pixels), a noise waveform at 0.5.
+    /// </summary>
+    public static float[] Uniform(Random rng, int count, float amplitude)
+    {
+        var v = new float[count];
+        for (int i = 0; i < v.Length; i++) v[i] = (float)(rng.NextDouble() * 2 - 1) * amplitude;
+        return v;
+    }
+
+    /// <summary>
     /// The request of a kind (text, image, audio, video, or full: all four), from fixed seeds: preprocessed
     /// pixels and frames ~ N(0, 1) (CLIP-normalized pixels have about that spread), <see cref="TextTokens"/> ids
     /// (start, random ids, end), a 5 s waveform of uniform noise at 16 kHz.
@@ -173,12 +184,7 @@ internal static class BenchModels
     public static OmniRequest Request(string kind, bool profile = false)
     {
         var rng = new Random(17);
-        float[] Pixels(int count)
-        {
-            var p = new float[count];
-            for (int i = 0; i < p.Length; i++) p[i] = (float)(rng.NextDouble() * 2 - 1) * 1.7f;
-            return p;
-        }
+        float[] Pixels(int count) => Uniform(rng, count, 1.7f);
         bool all = kind == "full";
         if (!all && kind is not ("text" or "image" or "audio" or "video")) throw new ArgumentException($"unknown request kind '{kind}'");
         int[]? ids = null;
@@ -192,9 +198,7 @@ internal static class BenchModels
         AudioInput? audio = null;
         if (all || kind == "audio")
         {
-            var s = new float[AudioSeconds * 16000];
-            for (int i = 0; i < s.Length; i++) s[i] = (float)(rng.NextDouble() * 2 - 1) * 0.5f;
-            audio = new AudioInput { Samples = s, SampleRate = 16000 };
+            audio = new AudioInput { Samples = Uniform(rng, AudioSeconds * 16000, 0.5f), SampleRate = 16000 };
         }
         int frame = 3 * ImageSize * ImageSize;
         return new OmniRequest

@@ -68,12 +68,7 @@ public static class LoadRun
     private static OmniRequest Make(Shape s, int index, string kind, (double Min, double Max) audioSeconds)
     {
         var rng = new Random(1000 + index);
-        float[] Pixels(int count)
-        {
-            var p = new float[count];
-            for (int i = 0; i < p.Length; i++) p[i] = (float)(rng.NextDouble() * 2 - 1) * 1.7f;
-            return p;
-        }
+        float[] Pixels(int count) => BenchModels.Uniform(rng, count, 1.7f);
         bool all = kind == "all";
         int frame = 3 * s.ImageSize * s.ImageSize;
         int length = rng.Next(4, s.Context + 1);
@@ -84,9 +79,8 @@ public static class LoadRun
         AudioInput? audio = null;
         if (all || kind == "audio+text")
         {
-            var samples = new float[(int)((audioSeconds.Min + rng.NextDouble() * (audioSeconds.Max - audioSeconds.Min)) * 16000)];
-            for (int i = 0; i < samples.Length; i++) samples[i] = (float)(rng.NextDouble() * 2 - 1) * 0.5f;
-            audio = new AudioInput { Samples = samples };
+            int samples = (int)((audioSeconds.Min + rng.NextDouble() * (audioSeconds.Max - audioSeconds.Min)) * 16000);
+            audio = new AudioInput { Samples = BenchModels.Uniform(rng, samples, 0.5f) };
         }
         return new OmniRequest
         {
