@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Train the omni-fashion model (image, text, audio, video) on data/fashion (tools/fashion_data.py) and export it.
 
-Run: OMP_NUM_THREADS=2 /usr/bin/python3 tools/train_fashion.py [--minutes 15] [--steps N]   (seeded)
+Run: OMP_NUM_THREADS=2 /usr/bin/python3 tools/train_fashion.py --steps 5000 --minutes 24   (seeded; the shipped model)
 The model is tools/omni_torch.OmniModel (the runtime's layout): a clip_vision image tower, a clip_text text tower,
 a whisper_encoder audio tower over Whisper's log-mel, and a video_frames video tower (CLIP4Clip meanP over the image
 tower), each projected to a shared space; CLIP's symmetric InfoNCE between modality pairs (same-class items count as
@@ -118,8 +118,28 @@ class Data:
     def pick(self, rng, m, ys):
         return np.array([rng.choice(self.by[m][y]) for y in ys])
 
-    def image_batch(self, k):
-        return torch.from_numpy(fd.normalize(np.repeat(self.images[k][:, None], 3, 1)))
+
+class TextAugment:
+    """Fresh training sentences: a training template and class name, with random words from the training templates
+    inserted and dropped, so the text tower keys on the class name rather than on the templates it saw."""
+
+    def __init__(self, root):
+        import sentencepiece
+        self.sp = sentencepiece.SentencePieceProcessor(model_file=f"{root}/tokenizer.model")
+        self.words = sorted({w for t in fd.TRAIN_TEMPLATES for w in t.split() if "{}" not in w})
+
+    def ids(self, rng, y):
+        while True:
+            words = rng.choice(fd.TRAIN_TEMPLATES).split()
+            if rng.random() < 0.3 and len(words) > 1:
+                drop = [i for i, w in enumerate(words) if "{}" not in w]
+                if drop:
+                    del words[rng.choice(drop)]
+            for _ in range(rng.integers(0, 3)):
+                words.insert(int(rng.integers(0, len(words) + 1)), str(rng.choice(self.words)))
+            ids = [1] + self.sp.encode(" ".join(words).format(rng.choice(fd.NAMES[y]))) + [3]
+            if len(ids) <= CONFIG["towers"]["text"]["max_position_embeddings"]:
+                return ids
 
 
 def augment_images(rng, u8):
@@ -138,53 +158,65 @@ def info_nce(a, b, ya, yb, scale):
     """CLIP's symmetric InfoNCE with every same-class pair a positive (the batch holds several per class)."""
     logits = scale * a @ b.T
     pos = (ya[:, None] == yb[None, :]).float()
-    la = -(torch.log_softmax(logits, 1) * pos).sum(1) / pos.sum(1)
-    lb = -(torch.log_softmax(logits, 0) * pos).sum(0) / pos.sum(0)
+    # the two sides may differ in size: rows or columns without a positive drop out
+    ra, rb = pos.sum(1) > 0, pos.sum(0) > 0
+    la = -(torch.log_softmax(logits, 1) * pos).sum(1)[ra] / pos.sum(1)[ra]
+    lb = -(torch.log_softmax(logits, 0) * pos).sum(0)[rb] / pos.sum(0)[rb]
     return (la.mean() + lb.mean()) / 2
 
 
 def train(model, data, args):
+    """Each step draws one label per row; row i carries label ys[i] in every modality, so the first rows fuse.
+    Batches per modality differ: images are the weakest tower and audio the dearest, and a video clip trains on
+    a few of its frames (video_frames pools frames by their mean, so fewer frames estimate the same embedding)."""
     rng = np.random.default_rng(args.seed)
+    text_aug = TextAugment(args.data)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.05)
-    B, start, step = args.batch, time.time(), 0
+    n = {"image": args.batch_image, "text": args.batch_text, "audio": args.batch_audio, "video": args.batch_video}
+    start, step, warm, skipped = time.time(), 0, 200, 0
     budget = args.minutes * 60
     total = args.steps or 10 ** 9
     while step < total and time.time() - start < budget:
-        frac = min(step / total, (time.time() - start) / budget)
+        frac = max(step / total, (time.time() - start) / budget)  # whichever limit comes first ends the schedule
         for g in opt.param_groups:
-            g["lr"] = args.lr * min(1.0, (step + 1) / 50) * 0.5 * (1 + math.cos(math.pi * frac))
-        ys = rng.integers(0, 10, B)
-        ki, ka, kt = data.pick(rng, "image", ys), data.pick(rng, "audio", ys), data.pick(rng, "text", ys)
-        nv = B // 6
-        kv = data.pick(rng, "video", ys[:nv])
+            g["lr"] = args.lr * min(1.0, (step + 1) / warm) * 0.5 * (1 + math.cos(math.pi * frac))
+        ys = rng.integers(0, 10, max(n.values()))
+        ki, ka, kv = (data.pick(rng, m, ys[:n[m]]) for m in ("image", "audio", "video"))
+        frames = np.sort(np.stack([rng.choice(fd.FRAMES, args.video_frames, replace=False) for _ in kv]), 1)
         imgs = torch.from_numpy(fd.normalize(np.repeat(augment_images(rng, data.images[ki])[:, None], 3, 1)))
         emb = {"image": embed_images(model, imgs),
-               "text": embed_texts(model, [data.text[k]["ids"] for k in kt]),
+               "text": embed_texts(model, [text_aug.ids(rng, y) for y in ys[:n["text"]]]),
                "audio": embed_audio(model, torch.from_numpy(data.mel[ka]), torch.from_numpy(data.samples[ka])),
-               "video": embed_videos(model, torch.from_numpy(fd.normalize(data.video[kv])))}
+               "video": embed_videos(model, torch.from_numpy(fd.normalize(data.video[kv[:, None], frames])))}
         y = torch.from_numpy(ys)
         scale = model.logit_scale.exp().clamp(max=100)
         ce = 0.0
-        # every single modality, then random subsets (the video rows only where a clip was drawn)
-        for i, m in enumerate(M):
-            n = nv if m == "video" else B
-            present = torch.zeros(n, len(M))
+        for i, m in enumerate(M):  # every modality alone
+            present = torch.zeros(n[m], len(M))
             present[:, i] = 1
-            ce = ce + F.cross_entropy(fuse(model, {m: emb[m][:n]}, present), y[:n])
-        present = torch.from_numpy((rng.random((nv, len(M))) < 0.5).astype(np.float32))
+            ce = ce + F.cross_entropy(fuse(model, {m: emb[m]}, present), y[:n[m]])
+        nf = min(n.values())  # random non-empty subsets on the rows every modality has
+        present = torch.from_numpy((rng.random((nf, len(M))) < 0.5).astype(np.float32))
         present[present.sum(1) == 0, int(rng.integers(0, len(M)))] = 1
-        ce = ce + F.cross_entropy(fuse(model, {k: v[:nv] for k, v in emb.items()}, present), y[:nv])
-        nce = sum(info_nce(emb[a][:n], emb[b][:n], y[:n], y[:n], scale)
-                  for a, b, n in (("image", "text", B), ("image", "audio", B), ("text", "audio", B),
-                                  ("image", "video", nv), ("video", "text", nv)))
+        ce = ce + F.cross_entropy(fuse(model, {k: v[:nf] for k, v in emb.items()}, present), y[:nf])
+        nce = sum(info_nce(emb[a], emb[b], y[:n[a]], y[:n[b]], scale)
+                  for a, b in (("image", "text"), ("image", "audio"), ("text", "audio"), ("image", "video"),
+                               ("video", "text")))
         loss = ce + 0.5 * nce
         opt.zero_grad()
         loss.backward()
+        norm = torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
+        if not torch.isfinite(norm):  # a rare non-finite batch: skip it, as AMP's GradScaler does, and count it
+            skipped += 1
+            print(f"step {step}: non-finite loss or gradient ({loss.item():.3g}), skipped ({skipped})", flush=True)
+            if skipped > 20:
+                raise SystemExit(f"train_fashion: {skipped} non-finite steps by step {step}; lower --lr")
+            continue
         opt.step()
         step += 1
         if step % 50 == 0:
             print(f"step {step} {time.time() - start:.0f}s loss {loss.item():.3f} ce {float(ce):.3f}", flush=True)
-    return step, time.time() - start
+    return step, time.time() - start, skipped
 
 
 def test_embeddings(model, root):
@@ -264,8 +296,13 @@ def main():
     p.add_argument("--out", default=os.path.join(REPO, "models", "omni-fashion"))
     p.add_argument("--minutes", type=float, default=15.0, help="wall-clock training budget")
     p.add_argument("--steps", type=int, default=0, help="step count for the schedule (0: the time budget only)")
-    p.add_argument("--batch", type=int, default=96)
+    p.add_argument("--batch-image", type=int, default=128)
+    p.add_argument("--batch-text", type=int, default=96)
+    p.add_argument("--batch-audio", type=int, default=32)
+    p.add_argument("--batch-video", type=int, default=48, help="clips per step")
+    p.add_argument("--video-frames", type=int, default=3, help="frames drawn per training clip")
     p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--clip", type=float, default=1.0, help="gradient norm clipping")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--init", help="continue from this model folder's model.safetensors (a longer run in parts)")
     args = p.parse_args()
@@ -279,15 +316,16 @@ def main():
         tensors, _, _ = safetensors_np.load(os.path.join(args.init, "model.safetensors"))
         model.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in tensors.items()})
     data = Data(args.data)
-    steps, secs = train(model, data, args)
+    steps, secs, skipped = train(model, data, args)
     model.eval()
     acc = accuracies(model, args.data)
     export(model, args.data, args.out)
     n = sum(p.numel() for p in model.parameters())
-    print(json.dumps({"steps": steps, "seconds": round(secs), "parameters": n, "accuracy": acc}, indent=1))
+    print(json.dumps({"steps": steps, "skipped": skipped, "seconds": round(secs), "parameters": n, "accuracy": acc},
+                     indent=1))
     with open(os.path.join(args.out, "train_log.json"), "w") as f:
-        json.dump({"command": " ".join(sys.argv[1:]), "steps": steps, "seconds": round(secs), "parameters": n,
-                   "pytorch_accuracy": acc}, f, indent=1)
+        json.dump({"command": " ".join(sys.argv[1:]), "steps": steps, "skipped": skipped, "seconds": round(secs),
+                   "parameters": n, "pytorch_accuracy": acc}, f, indent=1)
         f.write("\n")
 
 

@@ -158,61 +158,91 @@ public static class SpectrogramKernel
 
     internal struct CombineArgs
     {
-        public ArrayView<float> Sub, Twiddles, Power;
-        public ArrayView<int> Source;
-        public long Bins, R, Pitch, Plane, PitchP;
+        public ArrayView<float> Sub, Twiddles, Roots, Power;
+        public long Bins, R, M, Half, Imag, Pitch, Plane, PitchP;
     }
 
-    // x = output bin, y = frame. X[k] = Σ_r W^{rk}·Y_r[k mod M]; the host's source table says, per k,
-    // which stored column holds Re Y_r[k mod M], which holds its imaginary part and with what sign
-    // (Y_r[M − j] = conj(Y_r[j]) for real sub-sequences; 0 where the part is zero), so the kernel has
-    // no division and no branch.
-    private static void CombineKernel(CombineArgs g)
+    private readonly struct Cx(float re, float im)
     {
-        long t = Grid.GlobalIndex.Y, k = Grid.GlobalIndex.X;
-        if (k >= g.Bins) return;
-        // Tables are planes indexed by k, so consecutive work-items (SIMD lanes) read consecutive entries.
-        long re = g.Source[k], im = g.Source[g.Bins + k];
-        float sign = g.Source[2 * g.Bins + k];
-        float xr = 0f, xi = 0f;
+        public readonly float Re = re, Im = im;
+    }
+
+    // Z_r = W^{r·j}·Y_r[j]: sub-spectrum r's bin j, twiddled. Re Y_r[j] is column j, Im column half + 1 + j.
+    private static Cx Twiddled(CombineArgs g, long r, long t, long j)
+    {
+        long row = r * g.Plane + t * g.Pitch, w = 2 * r * (g.Half + 1) + j;
+        float yr = g.Sub[row + j], yi = g.Sub[row + g.Half + 1 + j];
+        float wr = g.Twiddles[w], wi = g.Twiddles[w + g.Half + 1];
+        return new Cx(wr * yr - wi * yi, wr * yi + wi * yr);
+    }
+
+    // |Σ_r W_R^{r·p}·z_r|², with every z_r conjugated when mirror is set; W_R^p = roots[p mod R].
+    private static float PowerOf(CombineArgs g, long p, bool mirror, Cx z0, Cx z1, Cx z2, Cx z3)
+    {
+        float s = mirror ? -1f : 1f, xr = 0f, xi = 0f;
         for (long r = 0; r < g.R; r++)
         {
-            long row = r * g.Plane + t * g.Pitch;
-            float yr = g.Sub[row + re];
-            float yi = sign * g.Sub[row + im];
-            float wr = g.Twiddles[2 * r * g.Bins + k], wi = g.Twiddles[(2 * r + 1) * g.Bins + k];
-            xr += wr * yr - wi * yi;
-            xi += wr * yi + wi * yr;
+            var z = r == 0 ? z0 : r == 1 ? z1 : r == 2 ? z2 : z3;
+            long e = r * p % g.R;
+            float wr = g.Roots[e], wi = g.Roots[g.R + e], zi = s * z.Im;
+            xr += wr * z.Re - wi * zi;
+            xi += wr * zi + wi * z.Re;
         }
-        g.Power[t * g.PitchP + k] = xr * xr + xi * xi;
+        return xr * xr + xi * xi;
+    }
+
+    // x = sub-bin j ∈ [0, M/2], y = frame: the radix-R butterfly of the real FFT's last step. From the
+    // twiddled z_r = W^{rj}·Y_r[j] it gives X[qM + j] = Σ_r W_R^{rq}·z_r and, through Y_r[M − j] = conj Y_r[j],
+    // X[(q + 1)M − j] = Σ_r W_R^{r(q+1)}·conj z_r. Every lane reads its own column (vector loads, no
+    // gathers) and each sub-spectrum value feeds 2R outputs.
+    private static void CombineKernel(CombineArgs g)
+    {
+        long t = Grid.GlobalIndex.Y, j = Grid.GlobalIndex.X;
+        if (j > g.Half) return;
+        var zero = new Cx(0f, 0f);
+        Cx z0 = Twiddled(g, 0, t, j);
+        Cx z1 = g.R > 1 ? Twiddled(g, 1, t, j) : zero;
+        Cx z2 = g.R > 2 ? Twiddled(g, 2, t, j) : zero;
+        Cx z3 = g.R > 3 ? Twiddled(g, 3, t, j) : zero;
+        long o = t * g.PitchP;
+        for (long q = 0; q < g.R; q++)
+        {
+            long k = q * g.M + j, km = (q + 1) * g.M - j;
+            if (k < g.Bins) g.Power[o + k] = PowerOf(g, q, false, z0, z1, z2, z3);
+            if (j >= 1 && j <= g.Imag && km < g.Bins) g.Power[o + km] = PowerOf(g, q + 1, true, z0, z1, z2, z3);
+        }
     }
 
     private static readonly KernelTable<Action<AcceleratorStream, KernelConfig, CombineArgs>> Combine =
         KernelTables.Explicit<CombineArgs>("spectrogram", typeof(SpectrogramKernel), [new(nameof(CombineKernel))]);
 
     /// <summary>
-    /// power[t, k] = |Σ_r W^{rk}·Y_r[k mod M]|² for k &lt; F: the last radix-R step of the FFT fused with
-    /// the power spectrum. sub is [R, frames, C] from <see cref="SubSpectra"/>; twiddles [R, 2, F] holds
-    /// (cos, −sin)(2π·r·k/n_fft); source [3, F] holds, per k, the columns of Re and Im Y_r[k mod M] and the
-    /// sign of the imaginary part (+1, −1 for the mirrored half, 0 where it is zero); power is [frames, F].
+    /// power[t, k] = |X_t[k]|² for k &lt; F = n_fft/2 + 1: the last radix-R step of the FFT fused with the
+    /// power spectrum. sub is [R, frames, C] from <see cref="SubSpectra"/>, C = 2(H + 1) with H = M/2, M = n_fft/R:
+    /// columns 0 … H hold Re Y_r[j], columns H + 1 … 2H + 1 Im Y_r[j]; twiddles [R, 2, H + 1] hold
+    /// (cos, −sin)(2π·r·j/n_fft); roots [2, R] hold (cos, −sin)(2π·p/R); power is [frames, F].
     /// </summary>
-    public static void CombinePower(DeviceContext ctx, TensorView sub, FrameTable frames, TensorView twiddles, TensorView source, TensorView power)
+    public static void CombinePower(DeviceContext ctx, TensorView sub, FrameTable frames, TensorView twiddles, TensorView roots, TensorView power)
     {
         Layout2D.CheckF32(sub, "sub");
         Layout2D.CheckF32(twiddles, "twiddles");
+        Layout2D.CheckF32(roots, "roots");
         Layout2D.CheckF32(power, "power");
         var lp = Layout2D.Of(power, "power");
-        long r = frames.Decimation;
-        if (sub.Shape.Rank != 3 || sub.Shape[0] != r || sub.Shape[1] != frames.TotalFrames || sub.Strides[2] != 1)
-            throw new ArgumentException($"sub {sub.Shape} must be [{r}, {frames.TotalFrames}, C]");
-        if (lp.Rows != frames.TotalFrames || twiddles.Shape != new Shape(r, 2, lp.Cols))
-            throw new ArgumentException($"power {power.Shape} must be [{frames.TotalFrames}, F] and twiddles {twiddles.Shape} [{r}, 2, F]");
-        if (source.DType != DType.I32 || source.Shape != new Shape(3, lp.Cols))
-            throw new ArgumentException($"source {source} must be int32 [3, {lp.Cols}]");
-        Combine.Get(ctx, 0)(ctx.Stream, ElementwiseKernel.RowsConfig(ctx.Accelerator, lp.Rows, lp.Cols), new CombineArgs
+        long r = frames.Decimation, m = frames.SubLength, half = m / 2;
+        if (lp.Rows != frames.TotalFrames || lp.Cols != frames.FrameLength / 2 + 1)
+            throw new ArgumentException($"power {power.Shape} must be [{frames.TotalFrames}, {frames.FrameLength / 2 + 1}]");
+        if (sub.Shape != new Shape(r, frames.TotalFrames, 2 * (half + 1)) || sub.Strides[2] != 1)
+            throw new ArgumentException($"sub {sub.Shape} must be dense rows of [{r}, {frames.TotalFrames}, {2 * (half + 1)}]");
+        if (twiddles.Shape != new Shape(r, 2, half + 1) || twiddles.Strides != twiddles.Shape.RowMajorStrides())
+            throw new ArgumentException($"twiddles {twiddles.Shape} must be dense [{r}, 2, {half + 1}]");
+        if (roots.Shape != new Shape(2, r) || roots.Strides != roots.Shape.RowMajorStrides())
+            throw new ArgumentException($"roots {roots.Shape} must be dense [2, {r}]");
+        Combine.Get(ctx, 0)(ctx.Stream, ElementwiseKernel.RowsConfig(ctx.Accelerator, lp.Rows, half + 1), new CombineArgs
         {
-            Sub = sub.Elements<float>(), Twiddles = twiddles.Elements<float>(), Power = power.Elements<float>(), Source = source.Elements<int>(),
-            Bins = lp.Cols, R = r, Pitch = sub.Strides[1], Plane = sub.Strides[0], PitchP = lp.Pitch,
+            Sub = sub.Elements<float>(), Twiddles = twiddles.Elements<float>(), Roots = roots.Elements<float>(), Power = power.Elements<float>(),
+            Bins = lp.Cols, R = r, M = m, Half = half, Imag = m % 2 == 0 ? half - 1 : half,
+            Pitch = sub.Strides[1], Plane = sub.Strides[0], PitchP = lp.Pitch,
         });
     }
 

@@ -22,7 +22,7 @@ public sealed class AudioFeatureExtractor : IDisposable
     private readonly DeviceContext _ctx;
     private readonly PackedMatrix _bases;
     private readonly Tensor _twiddles;
-    private readonly Tensor _sources;
+    private readonly Tensor _roots;
     private readonly PackedMatrix _mel;
     private readonly PackedMatrix? _dct;
 
@@ -34,24 +34,24 @@ public sealed class AudioFeatureExtractor : IDisposable
         Options = options;
         int bins = options.NFft / 2 + 1, r = AudioMatrices.Decimation(options.NFft), m = options.NFft / r;
         PackedMatrix? bases = null, mel = null;
-        Tensor? twiddles = null, sources = null;
+        Tensor? twiddles = null, roots = null;
         try
         {
-            bases = Pack(ctx, AudioMatrices.SubBases(options.NFft, options.Window, r), r, m, m / 2 + 1 + AudioMatrices.ImaginaryBins(m));
-            twiddles = Tensor.FromHost<float>(ctx, AudioMatrices.Twiddles(options.NFft, r), new Shape(r, 2, bins));
-            sources = Tensor.FromHost<int>(ctx, AudioMatrices.CombineSources(options.NFft, r), new Shape(3, bins));
+            bases = Pack(ctx, AudioMatrices.SubBases(options.NFft, options.Window, r), r, m, AudioMatrices.SubColumns(options.NFft, r));
+            twiddles = Tensor.FromHost<float>(ctx, AudioMatrices.Twiddles(options.NFft, r), new Shape(r, 2, m / 2 + 1));
+            roots = Tensor.FromHost<float>(ctx, AudioMatrices.Roots(r), new Shape(2, r));
             mel = Pack(ctx, AudioMatrices.MelFilterbank(bins, options.FMin, options.FMax ?? options.SampleRate / 2.0, options.NMels,
                 options.SampleRate, options.Scale, options.Norm), 1, bins, options.NMels);
             _dct = options.Kind == AudioFeatureKind.Mfcc ? Pack(ctx, AudioMatrices.Dct(options.NMfcc, options.NMels), 1, options.NMels, options.NMfcc) : null;
             _bases = bases;
             _twiddles = twiddles;
-            _sources = sources;
+            _roots = roots;
             _mel = mel;
         }
         catch
         {
             mel?.Dispose();
-            sources?.Dispose();
+            roots?.Dispose();
             twiddles?.Dispose();
             bases?.Dispose();
             throw;
@@ -109,7 +109,7 @@ public sealed class AudioFeatureExtractor : IDisposable
         using var mel = Tensor.Allocate(ctx, DType.F32, new Shape(total, o.NMels), align);
         using var clipMax = Tensor.Allocate(ctx, DType.F32, new Shape(clips.Count));
         SpectrogramKernel.SubSpectra(ctx, tSignal.View, table, _bases.View, sub.View);
-        SpectrogramKernel.CombinePower(ctx, sub.View, table, _twiddles.View, _sources.View, power.View);
+        SpectrogramKernel.CombinePower(ctx, sub.View, table, _twiddles.View, _roots.View, power.View);
         GemmKernel.Launch(ctx, power.View, _mel.View, mel.View);
         Tensor? coefficients = null;
         try
@@ -161,7 +161,7 @@ public sealed class AudioFeatureExtractor : IDisposable
     {
         _dct?.Dispose();
         _mel.Dispose();
-        _sources.Dispose();
+        _roots.Dispose();
         _twiddles.Dispose();
         _bases.Dispose();
     }

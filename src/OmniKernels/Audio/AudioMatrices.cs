@@ -7,20 +7,18 @@ namespace OmniKernels.Audio;
 /// </summary>
 internal static class AudioMatrices
 {
-    /// <summary>Imaginary columns a real DFT of length m stores: bins 1 … I (bin 0's is zero, and so is the Nyquist bin's for even m).</summary>
-    public static int ImaginaryBins(int m) => m % 2 == 0 ? m / 2 - 1 : m / 2;
-
     /// <summary>Sub-sequences the STFT splits a frame into: 4 when n_fft allows, else 2, else 1.</summary>
     public static int Decimation(int nFft) => nFft % 4 == 0 && nFft >= 16 ? 4 : nFft % 2 == 0 ? 2 : 1;
 
     /// <summary>
-    /// [R, M, C] row-major, M = n_fft/R, C = M/2 + 1 + I: for sub-sequence r (samples R·m + r), column j
-    /// is w[R·m + r]·cos(2πjm/M) and column M/2 + j (j = 1 … I) is −w[R·m + r]·sin(2πjm/M), with w the
-    /// periodic Hann window of win_length centred in n_fft.
+    /// [R, M, C] row-major, M = n_fft/R, H = M/2, C = 2(H + 1): for sub-sequence r (samples R·m + r), column j
+    /// is w[R·m + r]·cos(2πjm/M) and column H + 1 + j is −w[R·m + r]·sin(2πjm/M) (j = 0 … H; the sine columns
+    /// of bin 0 and, for even M, of bin M/2 are zero and kept so the combine reads every bin at one offset),
+    /// with w the periodic Hann window of win_length centred in n_fft.
     /// </summary>
     public static float[] SubBases(int nFft, int winLength, int r)
     {
-        int m = nFft / r, half = m / 2 + 1, imag = ImaginaryBins(m), cols = half + imag, left = (nFft - winLength) / 2;
+        int m = nFft / r, half = m / 2, cols = SubColumns(nFft, r), left = (nFft - winLength) / 2;
         var bases = new float[r * m * cols];
         for (int q = 0; q < r; q++)
             for (int i = 0; i < m; i++)
@@ -28,48 +26,48 @@ internal static class AudioMatrices
                 int wi = r * i + q - left;
                 double w = wi >= 0 && wi < winLength ? 0.5 - 0.5 * Math.Cos(2 * Math.PI * wi / winLength) : 0;
                 int row = (q * m + i) * cols;
-                for (int j = 0; j < half; j++)
+                for (int j = 0; j <= half; j++)
                 {
                     // (j·i) mod M keeps the angle small, so cos and sin stay exact.
-                    double angle = 2 * Math.PI * ((long)j * i % m) / m;
+                    long turn = (long)j * i % m;
+                    double angle = 2 * Math.PI * turn / m;
                     bases[row + j] = (float)(w * Math.Cos(angle));
-                    if (j >= 1 && j <= imag) bases[row + half + j - 1] = (float)(-w * Math.Sin(angle));
+                    // sin is exactly zero at the half turn, where Math.Sin(π) is not
+                    bases[row + half + 1 + j] = turn == 0 || 2 * turn == m ? 0f : (float)(-w * Math.Sin(angle));
                 }
             }
         return bases;
     }
 
-    /// <summary>
-    /// [3, F]: per output bin k, the stored column of Re Y[k mod M], that of Im Y[k mod M], and the sign
-    /// of the imaginary part: −1 in the mirrored half (Y[M − j] = conj Y[j]), 0 where it is zero.
-    /// </summary>
-    public static int[] CombineSources(int nFft, int r)
-    {
-        int bins = nFft / 2 + 1, m = nFft / r, half = m / 2, imag = ImaginaryBins(m);
-        var source = new int[bins * 3];
-        for (int k = 0; k < bins; k++)
-        {
-            int j = k % m, jj = j > half ? m - j : j;
-            bool hasImag = jj >= 1 && jj <= imag;
-            source[k] = jj;
-            source[bins + k] = hasImag ? half + jj : 0;
-            source[2 * bins + k] = hasImag ? (j > half ? -1 : 1) : 0;
-        }
-        return source;
-    }
+    /// <summary>Columns of each sub-spectrum: Re and Im of bins 0 … M/2.</summary>
+    public static int SubColumns(int nFft, int r) => 2 * (nFft / r / 2 + 1);
 
-    /// <summary>[R, 2, F]: (cos, −sin)(2π·r·k/n_fft), the twiddles of the radix-R combine.</summary>
+    /// <summary>[R, 2, H + 1]: (cos, −sin)(2π·r·j/n_fft) for j = 0 … H = M/2, the twiddles of the radix-R combine.</summary>
     public static float[] Twiddles(int nFft, int r)
     {
-        int bins = nFft / 2 + 1;
-        var t = new float[bins * r * 2];
-        for (int k = 0; k < bins; k++)
-            for (int q = 0; q < r; q++)
+        int n = nFft / r / 2 + 1;
+        var t = new float[r * 2 * n];
+        for (int q = 0; q < r; q++)
+            for (int j = 0; j < n; j++)
             {
-                double angle = 2 * Math.PI * ((long)q * k % nFft) / nFft;
-                t[2 * q * bins + k] = (float)Math.Cos(angle);
-                t[(2 * q + 1) * bins + k] = (float)-Math.Sin(angle);
+                double angle = 2 * Math.PI * ((long)q * j % nFft) / nFft;
+                t[2 * q * n + j] = (float)Math.Cos(angle);
+                t[(2 * q + 1) * n + j] = (float)-Math.Sin(angle);
             }
+        return t;
+    }
+
+    /// <summary>[2, R]: (cos, −sin)(2π·p/R), the R-th roots of unity of the combine's butterfly, exact for R ∈ {1, 2, 4}.</summary>
+    public static float[] Roots(int r)
+    {
+        if (4 % r != 0) throw new ArgumentOutOfRangeException(nameof(r), r, "the decimation is 1, 2 or 4");
+        var t = new float[2 * r];
+        for (int p = 0; p < r; p++)
+        {
+            int quarter = 4 * p / r; // 1, −i, −1, i
+            t[p] = quarter == 0 ? 1f : quarter == 2 ? -1f : 0f;
+            t[r + p] = quarter == 1 ? -1f : quarter == 3 ? 1f : 0f;
+        }
         return t;
     }
 
