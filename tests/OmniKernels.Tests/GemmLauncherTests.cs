@@ -260,4 +260,35 @@ public sealed class GemmLauncherTests
         Assert.That(() => GemmKernel.Launch(ctx, a2.View, packed.View, c.View), Throws.ArgumentException);
         Assert.That(() => GemmKernel.Launch(ctx, a.View, packed.View, c2.View), Throws.ArgumentException);
     }
+    [TestCaseSource(nameof(BackendNames))]
+    public void Banded_SkipsZeroBlocksAndMatchesDense(string backend)
+    {
+        // Each column c is nonzero on rows near 1.3·c (a filterbank-like band); column 20 is all zero and
+        // N = 37 leaves a partial last panel. The zeros the banded GEMM skips must not change the result.
+        const int m = 23, k = 53, n = 37;
+        var ctx = Backends.Get(backend);
+        var a = RandomInputs.Uniform(1401, m * k);
+        var w = RandomInputs.Uniform(1402, k * n);
+        for (int r = 0; r < k; r++)
+            for (int col = 0; col < n; col++)
+                if (Math.Abs(r - 1.3 * col) > 3 || col == 20) w[r * n + col] = 0f;
+        using var ta = Tensor.FromHost<float>(ctx, a, new Shape(m, k));
+        using var banded = BandedMatrix.Pack(ctx, w, k, n);
+        Assert.That(banded.RowsPacked, Is.LessThan(banded.PanelCount * k), "a banded B packs fewer rows than a dense one");
+        using var c = PoisonedOutput(ctx, new Shape(m, n));
+        GemmKernel.LaunchBanded(ctx, ta.View, banded, c.View);
+        ParityCheck.AssertClose(Download(ctx, c), Reference(a, w, 1, m, k, n, transposeB: false), Tolerance, $"banded {m}×{k}×{n} on {backend}");
+    }
+
+    [TestCaseSource(nameof(BackendNames))]
+    public void Banded_WrongShapes_Throw(string backend)
+    {
+        var ctx = Backends.Get(backend);
+        Assert.Throws<ArgumentException>(() => BandedMatrix.Pack(ctx, new float[10], 3, 4));
+        using var banded = BandedMatrix.Pack(ctx, RandomInputs.Uniform(1403, 12 * 5), 12, 5);
+        using var a = Tensor.Allocate(ctx, DType.F32, new Shape(4, 11));
+        using var c = Tensor.Allocate(ctx, DType.F32, new Shape(4, 5), Align);
+        var e = Assert.Throws<ArgumentException>(() => GemmKernel.LaunchBanded(ctx, a.View, banded, c.View));
+        Assert.That(e!.Message, Does.Contain("[M, 12]"));
+    }
 }

@@ -12,7 +12,8 @@ public sealed record FeatureMatrix(float[] Values, int Rows, int Frames);
 /// MFCC and log-mel on the device, computing torchaudio's <c>MFCC</c>/<c>MelSpectrogram</c> (or
 /// Whisper's log-mel) for a batch of clips of any lengths in one pass: the clips are reflect-padded
 /// into one signal; frames are read in place as R interleaved sub-sequences whose windowed DFTs are
-/// one batched GEMM, and a radix-R combine gives the power spectrum; then a mel GEMM, the log, the
+/// one batched GEMM, and a radix-R combine gives the power spectrum; then a banded mel GEMM (each
+/// panel of bands over only the bins it covers), the log, the
 /// per-clip top_db clamp and a DCT GEMM.
 /// Create once per options and device (it packs the constant matrices); not thread-safe.
 /// Ownership: dispose it; the returned matrices are plain arrays.
@@ -23,7 +24,7 @@ public sealed class AudioFeatureExtractor : IDisposable
     private readonly PackedMatrix _bases;
     private readonly Tensor _twiddles;
     private readonly Tensor _roots;
-    private readonly PackedMatrix _mel;
+    private readonly BandedMatrix _mel;
     private readonly PackedMatrix? _dct;
 
     /// <summary>Packs the DFT basis, the mel filterbank and the DCT for <paramref name="options"/>.</summary>
@@ -33,15 +34,16 @@ public sealed class AudioFeatureExtractor : IDisposable
         _ctx = ctx;
         Options = options;
         int bins = options.NFft / 2 + 1, r = AudioMatrices.Decimation(options.NFft), m = options.NFft / r;
-        PackedMatrix? bases = null, mel = null;
+        PackedMatrix? bases = null;
+        BandedMatrix? mel = null;
         Tensor? twiddles = null, roots = null;
         try
         {
             bases = Pack(ctx, AudioMatrices.SubBases(options.NFft, options.Window, r), r, m, AudioMatrices.SubColumns(options.NFft, r));
             twiddles = Tensor.FromHost<float>(ctx, AudioMatrices.Twiddles(options.NFft, r), new Shape(r, 2, m / 2 + 1));
             roots = Tensor.FromHost<float>(ctx, AudioMatrices.Roots(r), new Shape(2, r));
-            mel = Pack(ctx, AudioMatrices.MelFilterbank(bins, options.FMin, options.FMax ?? options.SampleRate / 2.0, options.NMels,
-                options.SampleRate, options.Scale, options.Norm), 1, bins, options.NMels);
+            mel = BandedMatrix.Pack(ctx, AudioMatrices.MelFilterbank(bins, options.FMin, options.FMax ?? options.SampleRate / 2.0, options.NMels,
+                options.SampleRate, options.Scale, options.Norm), bins, options.NMels);
             _dct = options.Kind == AudioFeatureKind.Mfcc ? Pack(ctx, AudioMatrices.Dct(options.NMfcc, options.NMels), 1, options.NMels, options.NMfcc) : null;
             _bases = bases;
             _twiddles = twiddles;
@@ -110,7 +112,7 @@ public sealed class AudioFeatureExtractor : IDisposable
         using var clipMax = Tensor.Allocate(ctx, DType.F32, new Shape(clips.Count));
         SpectrogramKernel.SubSpectra(ctx, tSignal.View, table, _bases.View, sub.View);
         SpectrogramKernel.CombinePower(ctx, sub.View, table, _twiddles.View, _roots.View, power.View);
-        GemmKernel.Launch(ctx, power.View, _mel.View, mel.View);
+        GemmKernel.LaunchBanded(ctx, power.View, _mel, mel.View);
         Tensor? coefficients = null;
         try
         {
