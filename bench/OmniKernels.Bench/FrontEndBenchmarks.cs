@@ -6,8 +6,8 @@ using OmniKernels.Kernels;
 namespace OmniKernels.Bench;
 
 /// <summary>
-/// MFCC (torchaudio's defaults) on 64 one-second 16 kHz clips, whose peer, torchaudio 0.13, is timed
-/// by tools/bench_torchaudio_mfcc.py on the same clips after the run (Program); and patch embedding at
+/// MFCC (torchaudio's defaults) and Whisper's log-mel on 64 one-second 16 kHz clips, whose peer,
+/// torchaudio 0.13, is timed by tools/bench_torchaudio_mfcc.py on the same clips after the run (Program); and patch embedding at
 /// CLIP ViT-B/16's shape next to the plain GEMM of the same size, to report it as a fraction of the
 /// GEMM's throughput.
 /// </summary>
@@ -19,7 +19,7 @@ public class FrontEndBenchmarks : IDisposable
     public static string ClipsPath => Path.Combine(BenchSetup.RepoRoot(), "BenchmarkDotNet.Artifacts", "mfcc_clips.npy");
 
     private DeviceContext _ctx = null!;
-    private AudioFeatureExtractor _mfcc = null!;
+    private AudioFeatureExtractor _mfcc = null!, _whisper = null!;
     private List<float[]> _clips = null!;
     private PatchGrid _grid = null!;
     private PackedMatrix _patchWeight = null!;
@@ -50,6 +50,7 @@ public class FrontEndBenchmarks : IDisposable
         _ctx = DeviceContext.Create(DeviceKind.OpenCL);
         _clips = MakeClips();
         _mfcc = new AudioFeatureExtractor(_ctx, new AudioFeatureOptions());
+        _whisper = new AudioFeatureExtractor(_ctx, AudioFeatureOptions.Whisper);
         Directory.CreateDirectory(Path.GetDirectoryName(ClipsPath)!);
         NpyFile.Write(ClipsPath, new NpyArray(NpyDType.Float32, [Clips, ClipSamples], _clips.SelectMany(c => c).ToArray()));
 
@@ -68,12 +69,16 @@ public class FrontEndBenchmarks : IDisposable
         _a = Tensor.FromHost<float>(_ctx, R((long)b * n * k), new Shape(b * n, k));
         _c = Tensor.Allocate(_ctx, DType.F32, new Shape(b * n, d), GemmKernel.PanelWidth);
         Mfcc();
+        WhisperLogMel();
         PatchEmbed();
         Gemm();
     }
 
     [Benchmark(Description = "ILGPU MFCC, 64 × 1 s clips")]
     public void Mfcc() => _mfcc.Compute(_clips);
+
+    [Benchmark(Description = "ILGPU Whisper log-mel, 64 × 1 s clips")]
+    public void WhisperLogMel() => _whisper.Compute(_clips);
 
     [Benchmark(Description = "ILGPU patch embedding, 8 × 224² / 16, D 768")]
     public void PatchEmbed()
@@ -95,6 +100,7 @@ public class FrontEndBenchmarks : IDisposable
         foreach (var t in new[] { _c, _a, _tokens, _pos, _cls, _bias, _image }) t?.Dispose();
         _patchWeight?.Dispose();
         _grid?.Dispose();
+        _whisper?.Dispose();
         _mfcc?.Dispose();
         _ctx?.Dispose();
         GC.SuppressFinalize(this);
