@@ -159,8 +159,32 @@ public static class SpectrogramKernel
     internal struct CombineArgs
     {
         public ArrayView<float> Sub, Twiddles, Roots, Power;
-        public long Bins, R, M, Half, Imag, Pitch, Plane, PitchP;
+        public long Bins, M, Half, Imag, Pitch, Plane, PitchP;
     }
+
+    /// <summary>The decimation R, a compile-time constant so that the combine's loops unroll and its root indices fold.</summary>
+    internal interface IRadix
+    {
+        int R { get; }
+    }
+
+    internal readonly struct Radix1 : IRadix
+    {
+        public int R => 1;
+    }
+
+    internal readonly struct Radix2 : IRadix
+    {
+        public int R => 2;
+    }
+
+    internal readonly struct Radix4 : IRadix
+    {
+        public int R => 4;
+    }
+
+    /// <summary>The radices <see cref="CombinePower"/> is compiled for (the decimations the front end picks).</summary>
+    private static readonly Type[] Radices = [typeof(Radix1), typeof(Radix2), typeof(Radix4)];
 
     private readonly struct Cx(float re, float im)
     {
@@ -177,14 +201,15 @@ public static class SpectrogramKernel
     }
 
     // |Σ_r W_R^{r·p}·z_r|², with every z_r conjugated when mirror is set; W_R^p = roots[p mod R].
-    private static float PowerOf(CombineArgs g, long p, bool mirror, Cx z0, Cx z1, Cx z2, Cx z3)
+    private static float PowerOf<TRadix>(CombineArgs g, long p, bool mirror, Cx z0, Cx z1, Cx z2, Cx z3) where TRadix : struct, IRadix
     {
+        int radix = default(TRadix).R;
         float s = mirror ? -1f : 1f, xr = 0f, xi = 0f;
-        for (long r = 0; r < g.R; r++)
+        for (int r = 0; r < radix; r++)
         {
             var z = r == 0 ? z0 : r == 1 ? z1 : r == 2 ? z2 : z3;
-            long e = r * p % g.R;
-            float wr = g.Roots[e], wi = g.Roots[g.R + e], zi = s * z.Im;
+            long e = r * p % radix;
+            float wr = g.Roots[e], wi = g.Roots[radix + e], zi = s * z.Im;
             xr += wr * z.Re - wi * zi;
             xi += wr * zi + wi * z.Re;
         }
@@ -195,26 +220,27 @@ public static class SpectrogramKernel
     // twiddled z_r = W^{rj}·Y_r[j] it gives X[qM + j] = Σ_r W_R^{rq}·z_r and, through Y_r[M − j] = conj Y_r[j],
     // X[(q + 1)M − j] = Σ_r W_R^{r(q+1)}·conj z_r. Every lane reads its own column (vector loads, no
     // gathers) and each sub-spectrum value feeds 2R outputs.
-    private static void CombineKernel(CombineArgs g)
+    private static void CombineKernel<TRadix>(CombineArgs g) where TRadix : struct, IRadix
     {
+        int radix = default(TRadix).R;
         long t = Grid.GlobalIndex.Y, j = Grid.GlobalIndex.X;
         if (j > g.Half) return;
         var zero = new Cx(0f, 0f);
         Cx z0 = Twiddled(g, 0, t, j);
-        Cx z1 = g.R > 1 ? Twiddled(g, 1, t, j) : zero;
-        Cx z2 = g.R > 2 ? Twiddled(g, 2, t, j) : zero;
-        Cx z3 = g.R > 3 ? Twiddled(g, 3, t, j) : zero;
+        Cx z1 = radix > 1 ? Twiddled(g, 1, t, j) : zero;
+        Cx z2 = radix > 2 ? Twiddled(g, 2, t, j) : zero;
+        Cx z3 = radix > 3 ? Twiddled(g, 3, t, j) : zero;
         long o = t * g.PitchP;
-        for (long q = 0; q < g.R; q++)
+        for (int q = 0; q < radix; q++)
         {
             long k = q * g.M + j, km = (q + 1) * g.M - j;
-            if (k < g.Bins) g.Power[o + k] = PowerOf(g, q, false, z0, z1, z2, z3);
-            if (j >= 1 && j <= g.Imag && km < g.Bins) g.Power[o + km] = PowerOf(g, q + 1, true, z0, z1, z2, z3);
+            if (k < g.Bins) g.Power[o + k] = PowerOf<TRadix>(g, q, false, z0, z1, z2, z3);
+            if (j >= 1 && j <= g.Imag && km < g.Bins) g.Power[o + km] = PowerOf<TRadix>(g, q + 1, true, z0, z1, z2, z3);
         }
     }
 
     private static readonly KernelTable<Action<AcceleratorStream, KernelConfig, CombineArgs>> Combine =
-        KernelTables.Explicit<CombineArgs>("spectrogram", typeof(SpectrogramKernel), [new(nameof(CombineKernel))]);
+        KernelTables.Explicit<CombineArgs>("spectrogram", typeof(SpectrogramKernel), [new(nameof(CombineKernel))], Radices);
 
     /// <summary>
     /// power[t, k] = |X_t[k]|² for k &lt; F = n_fft/2 + 1: the last radix-R step of the FFT fused with the
@@ -238,10 +264,11 @@ public static class SpectrogramKernel
             throw new ArgumentException($"twiddles {twiddles.Shape} must be dense [{r}, 2, {half + 1}]");
         if (roots.Shape != new Shape(2, r) || roots.Strides != roots.Shape.RowMajorStrides())
             throw new ArgumentException($"roots {roots.Shape} must be dense [2, {r}]");
-        Combine.Get(ctx, 0)(ctx.Stream, ElementwiseKernel.RowsConfig(ctx.Accelerator, lp.Rows, half + 1), new CombineArgs
+        int radix = r switch { 1 => 0, 2 => 1, 4 => 2, _ => throw new ArgumentException($"the combine is built for decimations 1, 2 and 4; the frames use {r}") };
+        Combine.Get(ctx, 0, radix)(ctx.Stream, ElementwiseKernel.RowsConfig(ctx.Accelerator, lp.Rows, half + 1), new CombineArgs
         {
             Sub = sub.Elements<float>(), Twiddles = twiddles.Elements<float>(), Roots = roots.Elements<float>(), Power = power.Elements<float>(),
-            Bins = lp.Cols, R = r, M = m, Half = half, Imag = m % 2 == 0 ? half - 1 : half,
+            Bins = lp.Cols, M = m, Half = half, Imag = m % 2 == 0 ? half - 1 : half,
             Pitch = sub.Strides[1], Plane = sub.Strides[0], PitchP = lp.Pitch,
         });
     }
