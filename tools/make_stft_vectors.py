@@ -12,6 +12,9 @@ n_fft >= 16, else 2 when n_fft is even, else 1); the main vectors use n_fft 400 
   stft_nfft401      n_fft 401 (odd: 1), hop 160, 40 mels, 13 coefficients
   stft_nfft12       n_fft 12 (divisible by 4 but below 16: 2 of length 6), hop 6, 4 mels, 3 coefficients
   stft_nfft9        n_fft 9 (1, tiny), hop 5, 3 mels, 2 coefficients
+  stft_nfft20       n_fft 20 (4 of odd length 5: the scalar combine at radix 4), hop 10, 4 mels, 3 coefficients
+  stft_nfft124      n_fft 124 (4 of odd length 31: exactly one 16-bin block of the vector combine), hop 62, 20 mels, 8 coefficients
+  stft_nfft200      n_fft 200 (4 of length 50: two overlapping blocks), hop 80, 40 mels, 13 coefficients
   stft_no_top_db    MFCC() defaults with its AmplitudeToDB's top_db set to None: dB without the per-clip floor
 """
 import os
@@ -31,6 +34,9 @@ CONFIGS = {
     "nfft401": {"n_mfcc": 13, "melkwargs": {"n_fft": 401, "hop_length": 160, "n_mels": 40}},
     "nfft12": {"n_mfcc": 3, "melkwargs": {"n_fft": 12, "hop_length": 6, "n_mels": 4}},
     "nfft9": {"n_mfcc": 2, "melkwargs": {"n_fft": 9, "hop_length": 5, "n_mels": 3}},
+    "nfft20": {"n_mfcc": 3, "melkwargs": {"n_fft": 20, "hop_length": 10, "n_mels": 4}},
+    "nfft124": {"n_mfcc": 8, "melkwargs": {"n_fft": 124, "hop_length": 62, "n_mels": 20}},
+    "nfft200": {"n_mfcc": 13, "melkwargs": {"n_fft": 200, "hop_length": 80, "n_mels": 40}},
     "no_top_db": {},
 }
 

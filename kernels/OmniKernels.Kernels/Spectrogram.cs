@@ -159,7 +159,7 @@ public static class SpectrogramKernel
     internal struct CombineArgs
     {
         public ArrayView<float> Sub, Twiddles, Roots, Power;
-        public long Bins, M, Half, Imag, Pitch, Plane, PitchP;
+        public long M, Half, Pitch, Plane, PitchP, Blocks, Items;
     }
 
     /// <summary>The decimation R, a compile-time constant so that the combine's loops unroll and its root indices fold.</summary>
@@ -216,10 +216,13 @@ public static class SpectrogramKernel
         return xr * xr + xi * xi;
     }
 
-    // x = sub-bin j ∈ [0, M/2], y = frame: the radix-R butterfly of the real FFT's last step. From the
-    // twiddled z_r = W^{rj}·Y_r[j] it gives X[qM + j] = Σ_r W_R^{rq}·z_r and, through Y_r[M − j] = conj Y_r[j],
-    // X[(q + 1)M − j] = Σ_r W_R^{r(q+1)}·conj z_r. Every lane reads its own column (vector loads, no
-    // gathers) and each sub-spectrum value feeds 2R outputs.
+    // Which outputs sub-bin j gives, for every j ∈ [0, H] without a condition: R = 1 stores X[j] only. For R ≥ 2
+    // and q < R/2 it stores X[qM + j] and the mirror X[(q + 1)M − j]; those cover 0 … n_fft/2 exactly, and the two
+    // places where they meet (j = 0 gives X[(q + 1)M], j = M/2 for even M gives X[qM + j] twice) receive the same
+    // value from the same work-item, since Y_r[M] = Y_r[0] and Y_r[M/2] is real.
+    private static int Halves(int radix) => radix == 1 ? 1 : radix / 2;
+
+    // The scalar butterfly, for sub-spectra narrower than a 16-lane block (H + 1 < 16). x = j, y = frame.
     private static void CombineKernel<TRadix>(CombineArgs g) where TRadix : struct, IRadix
     {
         int radix = default(TRadix).R;
@@ -231,16 +234,95 @@ public static class SpectrogramKernel
         Cx z2 = radix > 2 ? Twiddled(g, 2, t, j) : zero;
         Cx z3 = radix > 3 ? Twiddled(g, 3, t, j) : zero;
         long o = t * g.PitchP;
-        for (int q = 0; q < radix; q++)
+        for (int q = 0; q < Halves(radix); q++)
         {
-            long k = q * g.M + j, km = (q + 1) * g.M - j;
-            if (k < g.Bins) g.Power[o + k] = PowerOf<TRadix>(g, q, false, z0, z1, z2, z3);
-            if (j >= 1 && j <= g.Imag && km < g.Bins) g.Power[o + km] = PowerOf<TRadix>(g, q + 1, true, z0, z1, z2, z3);
+            g.Power[o + q * g.M + j] = PowerOf<TRadix>(g, q, false, z0, z1, z2, z3);
+            if (radix > 1) g.Power[o + (q + 1) * g.M - j] = PowerOf<TRadix>(g, q + 1, true, z0, z1, z2, z3);
         }
     }
 
+    private struct CxV
+    {
+        public Vec16 Re, Im;
+    }
+
+    // Sixteen consecutive sub-bins j0 … j0 + 15 of sub-spectrum r, twiddled: vector loads only.
+    private static CxV TwiddledBlock<TMul>(CombineArgs g, long r, long t, long j0) where TMul : struct, IMulAdd
+    {
+        long row = r * g.Plane + t * g.Pitch, w = 2 * r * (g.Half + 1) + j0;
+        var yr = Vec16.Load(g.Sub, row + j0);
+        var yi = Vec16.Load(g.Sub, row + g.Half + 1 + j0);
+        var wr = Vec16.Load(g.Twiddles, w);
+        var wi = Vec16.Load(g.Twiddles, w + g.Half + 1);
+        CxV z;
+        z.Re = wr;
+        z.Re.Zip<MulOp>(yr);
+        var s = wi;
+        s.Zip<MulOp>(yi);
+        z.Re.Zip<SubOp>(s);
+        z.Im = wr;
+        z.Im.Zip<MulOp>(yi);
+        s = wi;
+        s.Zip<MulOp>(yr);
+        z.Im.Zip<AddOp>(s);
+        return z;
+    }
+
+    // |Σ_r W_R^{r·p}·z_r|² over a block (every z_r conjugated when mirror is set); the roots are scalars.
+    private static Vec16 PowerOfBlock<TRadix, TMul>(CombineArgs g, long p, bool mirror, in CxV z0, in CxV z1, in CxV z2, in CxV z3)
+        where TRadix : struct, IRadix where TMul : struct, IMulAdd
+    {
+        int radix = default(TRadix).R;
+        float sign = mirror ? -1f : 1f;
+        Vec16 xr = default, xi = default;
+        for (int r = 0; r < radix; r++)
+        {
+            var z = r == 0 ? z0 : r == 1 ? z1 : r == 2 ? z2 : z3;
+            long e = r * p % radix;
+            float c = g.Roots[e], s = g.Roots[radix + e];
+            xr.Fma<TMul>(c, z.Re);
+            xr.Fma<TMul>(-s * sign, z.Im);
+            xi.Fma<TMul>(c * sign, z.Im);
+            xi.Fma<TMul>(s, z.Re);
+        }
+        xr.Zip<MulOp>(xr);
+        xi.Zip<MulOp>(xi);
+        xr.Zip<AddOp>(xi);
+        return xr;
+    }
+
+    // One work-item per (frame, block of 16 sub-bins): the butterfly as straight-line 16-lane code with
+    // consecutive, unconditional stores, which SLP vectorizes (a work-item per sub-bin stayed scalar: LLVM
+    // "cannot identify array bounds"). The last block is shifted to end at H; the sub-bins it shares with the
+    // one before are computed twice, identically.
+    private static void CombineBlockKernel<TRadix, TMul>(CombineArgs g) where TRadix : struct, IRadix where TMul : struct, IMulAdd
+    {
+        int radix = default(TRadix).R;
+        long i = Grid.GlobalIndex.X;
+        if (i >= g.Items) return;
+        long t = i / g.Blocks, j0 = Min(i % g.Blocks * Vec16Width, g.Half + 1 - Vec16Width);
+        CxV zero = default;
+        CxV z0 = TwiddledBlock<TMul>(g, 0, t, j0);
+        CxV z1 = radix > 1 ? TwiddledBlock<TMul>(g, 1, t, j0) : zero;
+        CxV z2 = radix > 2 ? TwiddledBlock<TMul>(g, 2, t, j0) : zero;
+        CxV z3 = radix > 3 ? TwiddledBlock<TMul>(g, 3, t, j0) : zero;
+        long o = t * g.PitchP;
+        for (int q = 0; q < Halves(radix); q++)
+        {
+            PowerOfBlock<TRadix, TMul>(g, q, false, z0, z1, z2, z3).Store(g.Power, o + q * g.M + j0);
+            if (radix > 1) PowerOfBlock<TRadix, TMul>(g, q + 1, true, z0, z1, z2, z3).StoreReversed(g.Power, o + (q + 1) * g.M - j0);
+        }
+    }
+
+    private const int Vec16Width = 16;
+
+    private static long Min(long a, long b) => a < b ? a : b;
+
     private static readonly KernelTable<Action<AcceleratorStream, KernelConfig, CombineArgs>> Combine =
         KernelTables.Explicit<CombineArgs>("spectrogram", typeof(SpectrogramKernel), [new(nameof(CombineKernel))], Radices);
+
+    private static readonly KernelTable<Action<AcceleratorStream, KernelConfig, CombineArgs>> CombineBlocks =
+        KernelTables.Explicit<CombineArgs>("spectrogram", typeof(SpectrogramKernel), [new(nameof(CombineBlockKernel))], Radices, KernelTables.MulAdds);
 
     /// <summary>
     /// power[t, k] = |X_t[k]|² for k &lt; F = n_fft/2 + 1: the last radix-R step of the FFT fused with the
@@ -265,12 +347,19 @@ public static class SpectrogramKernel
         if (roots.Shape != new Shape(2, r) || roots.Strides != roots.Shape.RowMajorStrides())
             throw new ArgumentException($"roots {roots.Shape} must be dense [2, {r}]");
         int radix = r switch { 1 => 0, 2 => 1, 4 => 2, _ => throw new ArgumentException($"the combine is built for decimations 1, 2 and 4; the frames use {r}") };
-        Combine.Get(ctx, 0, radix)(ctx.Stream, ElementwiseKernel.RowsConfig(ctx.Accelerator, lp.Rows, half + 1), new CombineArgs
+        var args = new CombineArgs
         {
             Sub = sub.Elements<float>(), Twiddles = twiddles.Elements<float>(), Roots = roots.Elements<float>(), Power = power.Elements<float>(),
-            Bins = lp.Cols, M = m, Half = half, Imag = m % 2 == 0 ? half - 1 : half,
-            Pitch = sub.Strides[1], Plane = sub.Strides[0], PitchP = lp.Pitch,
-        });
+            M = m, Half = half, Pitch = sub.Strides[1], Plane = sub.Strides[0], PitchP = lp.Pitch,
+        };
+        if (half + 1 < Vec16Width)
+        {
+            Combine.Get(ctx, 0, radix)(ctx.Stream, ElementwiseKernel.RowsConfig(ctx.Accelerator, lp.Rows, half + 1), args);
+            return;
+        }
+        args.Blocks = (half + Vec16Width) / Vec16Width;
+        args.Items = lp.Rows * args.Blocks;
+        CombineBlocks.Get(ctx, 0, radix, KernelTables.MulAdd(ctx))(ctx.Stream, KernelTables.PerItemConfig(ctx, args.Items), args);
     }
 
     internal struct ClampArgs
@@ -311,7 +400,7 @@ public static class SpectrogramKernel
         KernelTables.Explicit<ClampArgs>("spectrogram", typeof(SpectrogramKernel), [new(nameof(LogClampKernel))], Logs);
 
     /// <summary>Every kernel variant this family's launchers can load.</summary>
-    internal static IEnumerable<KernelEntry> EntryPoints => Combine.Entries.Concat(ClipMax.Entries).Concat(LogClamp.Entries);
+    internal static IEnumerable<KernelEntry> EntryPoints => Combine.Entries.Concat(CombineBlocks.Entries).Concat(ClipMax.Entries).Concat(LogClamp.Entries);
 
     /// <summary>
     /// In place, per clip: x = (max(log x, log clipMax − range) + offset)·scale, clipMax over the clip's

@@ -43,6 +43,15 @@ internal struct Vec16
         v[o + 12] = X12; v[o + 13] = X13; v[o + 14] = X14; v[o + 15] = X15;
     }
 
+    /// <summary>Lane i to v[o − i]: sixteen consecutive floats in descending order (a mirrored spectrum half).</summary>
+    public readonly void StoreReversed(ArrayView<float> v, long o)
+    {
+        v[o] = X0; v[o - 1] = X1; v[o - 2] = X2; v[o - 3] = X3;
+        v[o - 4] = X4; v[o - 5] = X5; v[o - 6] = X6; v[o - 7] = X7;
+        v[o - 8] = X8; v[o - 9] = X9; v[o - 10] = X10; v[o - 11] = X11;
+        v[o - 12] = X12; v[o - 13] = X13; v[o - 14] = X14; v[o - 15] = X15;
+    }
+
     public void Fma<TMul>(float a, in Vec16 b) where TMul : struct, IMulAdd
     {
         var m = default(TMul);

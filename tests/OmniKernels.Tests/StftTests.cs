@@ -19,6 +19,9 @@ public sealed class StftTests
         ["nfft401"] = new AudioFeatureOptions { NMfcc = 13, NFft = 401, Hop = 160, NMels = 40 },
         ["nfft12"] = new AudioFeatureOptions { NMfcc = 3, NFft = 12, Hop = 6, NMels = 4 },
         ["nfft9"] = new AudioFeatureOptions { NMfcc = 2, NFft = 9, Hop = 5, NMels = 3 },
+        ["nfft20"] = new AudioFeatureOptions { NMfcc = 3, NFft = 20, Hop = 10, NMels = 4 },
+        ["nfft124"] = new AudioFeatureOptions { NMfcc = 8, NFft = 124, Hop = 62, NMels = 20 },
+        ["nfft200"] = new AudioFeatureOptions { NMfcc = 13, NFft = 200, Hop = 80, NMels = 40 },
         ["no_top_db"] = new AudioFeatureOptions { TopDb = null },
     };
 
