@@ -247,7 +247,7 @@ public static class SpectrogramKernel
     }
 
     // Sixteen consecutive sub-bins j0 … j0 + 15 of sub-spectrum r, twiddled: vector loads only.
-    private static CxV TwiddledBlock<TMul>(CombineArgs g, long r, long t, long j0) where TMul : struct, IMulAdd
+    private static CxV TwiddledBlock(CombineArgs g, long r, long t, long j0)
     {
         long row = r * g.Plane + t * g.Pitch, w = 2 * r * (g.Half + 1) + j0;
         var yr = Vec16.Load(g.Sub, row + j0);
@@ -302,10 +302,10 @@ public static class SpectrogramKernel
         if (i >= g.Items) return;
         long t = i / g.Blocks, j0 = Min(i % g.Blocks * Vec16Width, g.Half + 1 - Vec16Width);
         CxV zero = default;
-        CxV z0 = TwiddledBlock<TMul>(g, 0, t, j0);
-        CxV z1 = radix > 1 ? TwiddledBlock<TMul>(g, 1, t, j0) : zero;
-        CxV z2 = radix > 2 ? TwiddledBlock<TMul>(g, 2, t, j0) : zero;
-        CxV z3 = radix > 3 ? TwiddledBlock<TMul>(g, 3, t, j0) : zero;
+        CxV z0 = TwiddledBlock(g, 0, t, j0);
+        CxV z1 = radix > 1 ? TwiddledBlock(g, 1, t, j0) : zero;
+        CxV z2 = radix > 2 ? TwiddledBlock(g, 2, t, j0) : zero;
+        CxV z3 = radix > 3 ? TwiddledBlock(g, 3, t, j0) : zero;
         long o = t * g.PitchP;
         for (int q = 0; q < Halves(radix); q++)
         {
