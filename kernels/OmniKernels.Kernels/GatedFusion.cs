@@ -287,14 +287,7 @@ public static partial class GatedFusionKernel
         public Vec16 Load(ArrayView<float> v, long rowStart, long e0, long width) => Vec16.LoadRows(v, rowStart, 1, width);
 
         // Lanes past the end hold the last column's value, so their repeated stores are identical.
-        public void Store(in Vec16 t, ArrayView<float> v, long rowStart, long e0, long width)
-        {
-            long l = width - 1;
-            v[rowStart] = t.X0; v[rowStart + Min(1, l)] = t.X1; v[rowStart + Min(2, l)] = t.X2; v[rowStart + Min(3, l)] = t.X3;
-            v[rowStart + Min(4, l)] = t.X4; v[rowStart + Min(5, l)] = t.X5; v[rowStart + Min(6, l)] = t.X6; v[rowStart + Min(7, l)] = t.X7;
-            v[rowStart + Min(8, l)] = t.X8; v[rowStart + Min(9, l)] = t.X9; v[rowStart + Min(10, l)] = t.X10; v[rowStart + Min(11, l)] = t.X11;
-            v[rowStart + Min(12, l)] = t.X12; v[rowStart + Min(13, l)] = t.X13; v[rowStart + Min(14, l)] = t.X14; v[rowStart + Min(15, l)] = t.X15;
-        }
+        public void Store(in Vec16 t, ArrayView<float> v, long rowStart, long e0, long width) => t.StoreRows(v, rowStart, 1, width);
     }
 
     /// <summary>

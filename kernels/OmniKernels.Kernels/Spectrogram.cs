@@ -186,59 +186,28 @@ public static class SpectrogramKernel
     /// <summary>The radices <see cref="CombinePower"/> is compiled for (the decimations the front end picks).</summary>
     private static readonly Type[] Radices = [typeof(Radix1), typeof(Radix2), typeof(Radix4)];
 
-    private readonly struct Cx(float re, float im)
-    {
-        public readonly float Re = re, Im = im;
-    }
-
-    // Z_r = W^{r·j}·Y_r[j]: sub-spectrum r's bin j, twiddled. Re Y_r[j] is column j, Im column half + 1 + j.
-    private static Cx Twiddled(CombineArgs g, long r, long t, long j)
-    {
-        long row = r * g.Plane + t * g.Pitch, w = 2 * r * (g.Half + 1) + j;
-        float yr = g.Sub[row + j], yi = g.Sub[row + g.Half + 1 + j];
-        float wr = g.Twiddles[w], wi = g.Twiddles[w + g.Half + 1];
-        return new Cx(wr * yr - wi * yi, wr * yi + wi * yr);
-    }
-
-    // |Σ_r W_R^{r·p}·z_r|², with every z_r conjugated when mirror is set; W_R^p = roots[p mod R].
-    private static float PowerOf<TRadix>(CombineArgs g, long p, bool mirror, Cx z0, Cx z1, Cx z2, Cx z3) where TRadix : struct, IRadix
-    {
-        int radix = default(TRadix).R;
-        float s = mirror ? -1f : 1f, xr = 0f, xi = 0f;
-        for (int r = 0; r < radix; r++)
-        {
-            var z = r == 0 ? z0 : r == 1 ? z1 : r == 2 ? z2 : z3;
-            long e = r * p % radix;
-            float wr = g.Roots[e], wi = g.Roots[radix + e], zi = s * z.Im;
-            xr += wr * z.Re - wi * zi;
-            xi += wr * zi + wi * z.Re;
-        }
-        return xr * xr + xi * xi;
-    }
-
     // Which outputs sub-bin j gives, for every j ∈ [0, H] without a condition: R = 1 stores X[j] only. For R ≥ 2
     // and q < R/2 it stores X[qM + j] and the mirror X[(q + 1)M − j]; those cover 0 … n_fft/2 exactly, and the two
     // places where they meet (j = 0 gives X[(q + 1)M], j = M/2 for even M gives X[qM + j] twice) receive the same
     // value from the same work-item, since Y_r[M] = Y_r[0] and Y_r[M/2] is real.
     private static int Halves(int radix) => radix == 1 ? 1 : radix / 2;
 
-    // The scalar butterfly, for sub-spectra narrower than a 16-lane block (H + 1 < 16). x = j, y = frame.
-    private static void CombineKernel<TRadix>(CombineArgs g) where TRadix : struct, IRadix
+    /// <summary>How many of a block's 16 lanes are distinct sub-bins, resolved at compile time.</summary>
+    internal interface IBlockLanes
     {
-        int radix = default(TRadix).R;
-        long t = Grid.GlobalIndex.Y, j = Grid.GlobalIndex.X;
-        if (j > g.Half) return;
-        var zero = new Cx(0f, 0f);
-        Cx z0 = Twiddled(g, 0, t, j);
-        Cx z1 = radix > 1 ? Twiddled(g, 1, t, j) : zero;
-        Cx z2 = radix > 2 ? Twiddled(g, 2, t, j) : zero;
-        Cx z3 = radix > 3 ? Twiddled(g, 3, t, j) : zero;
-        long o = t * g.PitchP;
-        for (int q = 0; q < Halves(radix); q++)
-        {
-            g.Power[o + q * g.M + j] = PowerOf<TRadix>(g, q, false, z0, z1, z2, z3);
-            if (radix > 1) g.Power[o + (q + 1) * g.M - j] = PowerOf<TRadix>(g, q + 1, true, z0, z1, z2, z3);
-        }
+        long Lanes(long available);
+    }
+
+    /// <summary>All sixteen (H + 1 ≥ 16): consecutive vector loads and stores.</summary>
+    internal readonly struct WholeBlock : IBlockLanes
+    {
+        public long Lanes(long available) => Vec16Width;
+    }
+
+    /// <summary>Fewer (H + 1 &lt; 16, tiny n_fft): lanes past H repeat sub-bin H, so their repeated stores are identical.</summary>
+    internal readonly struct ClampedBlock : IBlockLanes
+    {
+        public long Lanes(long available) => available;
     }
 
     private struct CxV
@@ -246,14 +215,14 @@ public static class SpectrogramKernel
         public Vec16 Re, Im;
     }
 
-    // Sixteen consecutive sub-bins j0 … j0 + 15 of sub-spectrum r, twiddled: vector loads only.
-    private static CxV TwiddledBlock(CombineArgs g, long r, long t, long j0)
+    // Sub-bins j0 … j0 + lanes − 1 of sub-spectrum r, twiddled (vector loads when lanes is the constant 16).
+    private static CxV TwiddledBlock(CombineArgs g, long r, long t, long j0, long lanes)
     {
         long row = r * g.Plane + t * g.Pitch, w = 2 * r * (g.Half + 1) + j0;
-        var yr = Vec16.Load(g.Sub, row + j0);
-        var yi = Vec16.Load(g.Sub, row + g.Half + 1 + j0);
-        var wr = Vec16.Load(g.Twiddles, w);
-        var wi = Vec16.Load(g.Twiddles, w + g.Half + 1);
+        var yr = Vec16.LoadRows(g.Sub, row + j0, 1, lanes);
+        var yi = Vec16.LoadRows(g.Sub, row + g.Half + 1 + j0, 1, lanes);
+        var wr = Vec16.LoadRows(g.Twiddles, w, 1, lanes);
+        var wi = Vec16.LoadRows(g.Twiddles, w + g.Half + 1, 1, lanes);
         CxV z;
         z.Re = wr;
         z.Re.Zip<MulOp>(yr);
@@ -268,7 +237,7 @@ public static class SpectrogramKernel
         return z;
     }
 
-    // |Σ_r W_R^{r·p}·z_r|² over a block (every z_r conjugated when mirror is set); the roots are scalars.
+    // |Σ_r W_R^{r·p}·z_r|² over a block (every z_r conjugated when mirror is set); W_R^p = roots[p mod R], scalars.
     private static Vec16 PowerOfBlock<TRadix, TMul>(CombineArgs g, long p, bool mirror, in CxV z0, in CxV z1, in CxV z2, in CxV z3)
         where TRadix : struct, IRadix where TMul : struct, IMulAdd
     {
@@ -294,23 +263,25 @@ public static class SpectrogramKernel
     // One work-item per (frame, block of 16 sub-bins): the butterfly as straight-line 16-lane code with
     // consecutive, unconditional stores, which SLP vectorizes (a work-item per sub-bin stayed scalar: LLVM
     // "cannot identify array bounds"). The last block is shifted to end at H; the sub-bins it shares with the
-    // one before are computed twice, identically.
-    private static void CombineBlockKernel<TRadix, TMul>(CombineArgs g) where TRadix : struct, IRadix where TMul : struct, IMulAdd
+    // one before are computed twice, identically. The mirrored half is stored in descending order.
+    private static void CombineBlockKernel<TRadix, TMul, TLanes>(CombineArgs g)
+        where TRadix : struct, IRadix where TMul : struct, IMulAdd where TLanes : struct, IBlockLanes
     {
         int radix = default(TRadix).R;
         long i = Grid.GlobalIndex.X;
         if (i >= g.Items) return;
-        long t = i / g.Blocks, j0 = Min(i % g.Blocks * Vec16Width, g.Half + 1 - Vec16Width);
+        long t = i / g.Blocks, j0 = Max(0, Min(i % g.Blocks * Vec16Width, g.Half + 1 - Vec16Width));
+        long lanes = default(TLanes).Lanes(g.Half + 1 - j0);
         CxV zero = default;
-        CxV z0 = TwiddledBlock(g, 0, t, j0);
-        CxV z1 = radix > 1 ? TwiddledBlock(g, 1, t, j0) : zero;
-        CxV z2 = radix > 2 ? TwiddledBlock(g, 2, t, j0) : zero;
-        CxV z3 = radix > 3 ? TwiddledBlock(g, 3, t, j0) : zero;
+        CxV z0 = TwiddledBlock(g, 0, t, j0, lanes);
+        CxV z1 = radix > 1 ? TwiddledBlock(g, 1, t, j0, lanes) : zero;
+        CxV z2 = radix > 2 ? TwiddledBlock(g, 2, t, j0, lanes) : zero;
+        CxV z3 = radix > 3 ? TwiddledBlock(g, 3, t, j0, lanes) : zero;
         long o = t * g.PitchP;
         for (int q = 0; q < Halves(radix); q++)
         {
-            PowerOfBlock<TRadix, TMul>(g, q, false, z0, z1, z2, z3).Store(g.Power, o + q * g.M + j0);
-            if (radix > 1) PowerOfBlock<TRadix, TMul>(g, q + 1, true, z0, z1, z2, z3).StoreReversed(g.Power, o + (q + 1) * g.M - j0);
+            PowerOfBlock<TRadix, TMul>(g, q, false, z0, z1, z2, z3).StoreRows(g.Power, o + q * g.M + j0, 1, lanes);
+            if (radix > 1) PowerOfBlock<TRadix, TMul>(g, q + 1, true, z0, z1, z2, z3).StoreRows(g.Power, o + (q + 1) * g.M - j0, -1, lanes);
         }
     }
 
@@ -318,11 +289,11 @@ public static class SpectrogramKernel
 
     private static long Min(long a, long b) => a < b ? a : b;
 
-    private static readonly KernelTable<Action<AcceleratorStream, KernelConfig, CombineArgs>> Combine =
-        KernelTables.Explicit<CombineArgs>("spectrogram", typeof(SpectrogramKernel), [new(nameof(CombineKernel))], Radices);
+    private static long Max(long a, long b) => a > b ? a : b;
 
     private static readonly KernelTable<Action<AcceleratorStream, KernelConfig, CombineArgs>> CombineBlocks =
-        KernelTables.Explicit<CombineArgs>("spectrogram", typeof(SpectrogramKernel), [new(nameof(CombineBlockKernel))], Radices, KernelTables.MulAdds);
+        KernelTables.Explicit<CombineArgs>("spectrogram", typeof(SpectrogramKernel), [new(nameof(CombineBlockKernel))],
+            Radices, KernelTables.MulAdds, [typeof(WholeBlock), typeof(ClampedBlock)]);
 
     /// <summary>
     /// power[t, k] = |X_t[k]|² for k &lt; F = n_fft/2 + 1: the last radix-R step of the FFT fused with the
@@ -352,14 +323,10 @@ public static class SpectrogramKernel
             Sub = sub.Elements<float>(), Twiddles = twiddles.Elements<float>(), Roots = roots.Elements<float>(), Power = power.Elements<float>(),
             M = m, Half = half, Pitch = sub.Strides[1], Plane = sub.Strides[0], PitchP = lp.Pitch,
         };
-        if (half + 1 < Vec16Width)
-        {
-            Combine.Get(ctx, 0, radix)(ctx.Stream, ElementwiseKernel.RowsConfig(ctx.Accelerator, lp.Rows, half + 1), args);
-            return;
-        }
         args.Blocks = (half + Vec16Width) / Vec16Width;
         args.Items = lp.Rows * args.Blocks;
-        CombineBlocks.Get(ctx, 0, radix, KernelTables.MulAdd(ctx))(ctx.Stream, KernelTables.PerItemConfig(ctx, args.Items), args);
+        int lanes = half + 1 >= Vec16Width ? 0 : 1;
+        CombineBlocks.Get(ctx, 0, radix, KernelTables.MulAdd(ctx), lanes)(ctx.Stream, KernelTables.PerItemConfig(ctx, args.Items), args);
     }
 
     internal struct ClampArgs
@@ -400,7 +367,7 @@ public static class SpectrogramKernel
         KernelTables.Explicit<ClampArgs>("spectrogram", typeof(SpectrogramKernel), [new(nameof(LogClampKernel))], Logs);
 
     /// <summary>Every kernel variant this family's launchers can load.</summary>
-    internal static IEnumerable<KernelEntry> EntryPoints => Combine.Entries.Concat(CombineBlocks.Entries).Concat(ClipMax.Entries).Concat(LogClamp.Entries);
+    internal static IEnumerable<KernelEntry> EntryPoints => CombineBlocks.Entries.Concat(ClipMax.Entries).Concat(LogClamp.Entries);
 
     /// <summary>
     /// In place, per clip: x = (max(log x, log clipMax − range) + offset)·scale, clipMax over the clip's

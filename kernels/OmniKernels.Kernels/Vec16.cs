@@ -43,13 +43,14 @@ internal struct Vec16
         v[o + 12] = X12; v[o + 13] = X13; v[o + 14] = X14; v[o + 15] = X15;
     }
 
-    /// <summary>Lane i to v[o − i]: sixteen consecutive floats in descending order (a mirrored spectrum half).</summary>
-    public readonly void StoreReversed(ArrayView<float> v, long o)
+    /// <summary>Lane i to v[first + min(i, count − 1)·stride]: the stores of <see cref="LoadRows"/>; lanes past the end repeat the last one.</summary>
+    public readonly void StoreRows(ArrayView<float> v, long first, long stride, long count)
     {
-        v[o] = X0; v[o - 1] = X1; v[o - 2] = X2; v[o - 3] = X3;
-        v[o - 4] = X4; v[o - 5] = X5; v[o - 6] = X6; v[o - 7] = X7;
-        v[o - 8] = X8; v[o - 9] = X9; v[o - 10] = X10; v[o - 11] = X11;
-        v[o - 12] = X12; v[o - 13] = X13; v[o - 14] = X14; v[o - 15] = X15;
+        long last = count - 1;
+        v[first] = X0; v[first + Min(1, last) * stride] = X1; v[first + Min(2, last) * stride] = X2; v[first + Min(3, last) * stride] = X3;
+        v[first + Min(4, last) * stride] = X4; v[first + Min(5, last) * stride] = X5; v[first + Min(6, last) * stride] = X6; v[first + Min(7, last) * stride] = X7;
+        v[first + Min(8, last) * stride] = X8; v[first + Min(9, last) * stride] = X9; v[first + Min(10, last) * stride] = X10; v[first + Min(11, last) * stride] = X11;
+        v[first + Min(12, last) * stride] = X12; v[first + Min(13, last) * stride] = X13; v[first + Min(14, last) * stride] = X14; v[first + Min(15, last) * stride] = X15;
     }
 
     public void Fma<TMul>(float a, in Vec16 b) where TMul : struct, IMulAdd
